@@ -558,6 +558,88 @@ fail:
 	return (-1);
 }
 
+static uint64_t
+be_len(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return (v);
+}
+
+/* Walk the msgpack encoding once without allocating: exactly one object filling len bytes,
+ * whose containers never claim more elements than there are bytes left. msgpack-c sizes a
+ * container's storage from its header, so a five-byte "map of 4G entries" would otherwise
+ * ask for 128 GiB. */
+static int
+msgpack_check_bounded(const uint8_t *p, size_t len)
+{
+	uint64_t pending = 1, skip, n;
+	size_t off = 0;
+	uint8_t b;
+
+	while (pending > 0) {
+		if (off >= len || pending > len - off)
+			return (-1);
+		pending--;
+		b = p[off++];
+		skip = 0;
+		n = 0;
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+			continue;
+		if (b <= 0x8f)
+			n = 2 * (uint64_t)(b & 0x0f);
+		else if (b <= 0x9f)
+			n = b & 0x0f;
+		else if (b <= 0xbf)
+			skip = b & 0x1f;
+		else {
+			switch (b) {
+			case 0xcc: case 0xd0: skip = 1; break;
+			case 0xcd: case 0xd1: skip = 2; break;
+			case 0xca: case 0xce: case 0xd2: skip = 4; break;
+			case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+			case 0xd4: skip = 2; break;
+			case 0xd5: skip = 3; break;
+			case 0xd6: skip = 5; break;
+			case 0xd7: skip = 9; break;
+			case 0xd8: skip = 17; break;
+			case 0xc4: case 0xd9: case 0xc7:
+			case 0xc5: case 0xda: case 0xc8:
+			case 0xc6: case 0xdb: case 0xc9:
+			case 0xdc: case 0xdd: case 0xde: case 0xdf: {
+				int w = (b == 0xc4 || b == 0xd9 || b == 0xc7) ? 1 :
+				    (b == 0xc5 || b == 0xda || b == 0xc8 || b == 0xdc || b == 0xde) ?
+				    2 : 4;
+
+				if (len - off < (size_t)w)
+					return (-1);
+				n = be_len(p + off, w);
+				off += (size_t)w;
+				if (b == 0xc7 || b == 0xc8 || b == 0xc9)
+					skip = n + 1; /* ext: type byte + data */
+				else if (b <= 0xdb)
+					skip = n;
+				else if (b >= 0xde)
+					n *= 2;
+				if (b <= 0xdb)
+					n = 0;
+				break;
+			}
+			default:
+				return (-1); /* 0xc1 */
+			}
+		}
+		if (skip > len - off)
+			return (-1);
+		off += (size_t)skip;
+		pending += n;
+	}
+	return (off == len ? 0 : -1);
+}
+
 int
 job_decode(const void *data, size_t len, struct job *j, char **cause)
 {
@@ -569,6 +651,10 @@ job_decode(const void *data, size_t len, struct job *j, char **cause)
 	job_init(j);
 	if (data == NULL || len == 0) {
 		*cause = xstrdup("empty job record");
+		return (-1);
+	}
+	if (msgpack_check_bounded(data, len) == -1) {
+		*cause = xstrdup("malformed or truncated job record");
 		return (-1);
 	}
 	msgpack_unpacked_init(&u);
