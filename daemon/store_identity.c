@@ -1,0 +1,307 @@
+/* store_identity.c: the identity databases (applications, owners, accounts, groups,
+ * memberships) and the encoding of their records; see identity.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "identity.h"
+#include "log.h"
+
+static const char *const db_names[IDENT_TYPE_COUNT] = {
+	"applications", "owners", "accounts", "groups", "memberships",
+};
+static const char *const singular[IDENT_TYPE_COUNT] = {
+	"application", "owner", "account", "group", "membership",
+};
+
+struct identity {
+	struct store *store;
+	DB *db[IDENT_TYPE_COUNT];
+};
+
+const char *
+ident_db_name(enum ident_type t)
+{
+	return (unsigned)t < IDENT_TYPE_COUNT ? db_names[t] : "unknown";
+}
+
+const char *
+ident_singular(enum ident_type t)
+{
+	return (unsigned)t < IDENT_TYPE_COUNT ? singular[t] : "unknown";
+}
+
+int
+ident_type_parse_singular(const char *s)
+{
+	int i;
+
+	for (i = 0; i < IDENT_TYPE_COUNT; i++) {
+		if (strcmp(s, singular[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
+int
+identity_open(struct store *s, struct identity **out, char **cause)
+{
+	struct identity *id;
+	int i;
+
+	id = xcalloc(1, sizeof *id);
+	id->store = s;
+	for (i = 0; i < IDENT_TYPE_COUNT; i++) {
+		if (store_db_open(s, db_names[i], DB_BTREE, 0, &id->db[i], cause) != 0) {
+			identity_close(id);
+			return -1;
+		}
+	}
+	*out = id;
+	return 0;
+}
+
+void
+identity_close(struct identity *id)
+{
+	int i;
+
+	if (id == NULL)
+		return;
+	for (i = 0; i < IDENT_TYPE_COUNT; i++) {
+		if (id->db[i] != NULL)
+			id->db[i]->close(id->db[i], 0);
+	}
+	free(id);
+}
+
+DB *
+identity_db(struct identity *id, enum ident_type t)
+{
+	return id->db[t];
+}
+
+struct store *
+identity_store(struct identity *id)
+{
+	return id->store;
+}
+
+static int
+field_cmp(const void *a, const void *b)
+{
+	const struct ident_field *fa = a, *fb = b;
+
+	return strcmp(fa->name, fb->name);
+}
+
+void
+identity_encode(msgpack_sbuffer *buf, struct ident_field *f, size_t n, uint64_t gen)
+{
+	msgpack_packer pk;
+	size_t i;
+
+	qsort(f, n, sizeof *f, field_cmp);
+	buf->size = 0;
+	msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, n + 1);
+	for (i = 0; i < n; i++) {
+		msgpack_pack_str(&pk, strlen(f[i].name));
+		msgpack_pack_str_body(&pk, f[i].name, strlen(f[i].name));
+		msgpack_pack_str(&pk, f[i].len);
+		msgpack_pack_str_body(&pk, f[i].value, f[i].len);
+	}
+	msgpack_pack_str(&pk, strlen(IDENT_GEN_KEY));
+	msgpack_pack_str_body(&pk, IDENT_GEN_KEY, strlen(IDENT_GEN_KEY));
+	msgpack_pack_fix_uint64(&pk, gen);
+}
+
+bool
+identity_same(const void *a, size_t alen, const void *b, size_t blen)
+{
+	if (alen != blen || alen < IDENT_GEN_TAIL)
+		return false;
+	return memcmp(a, b, alen - IDENT_GEN_TAIL) == 0;
+}
+
+uint64_t
+identity_gen(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t v = 0;
+	size_t i;
+
+	if (len < IDENT_GEN_TAIL || p[len - IDENT_GEN_TAIL] != 0xcf)
+		return 0;
+	for (i = len - 8; i < len; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+int
+identity_field(const void *data, size_t len, const char *name, const char **v, size_t *vlen)
+{
+	msgpack_unpacked u;
+	msgpack_object_kv *kv;
+	size_t off = 0, nlen = strlen(name);
+	uint32_t i;
+	int rv = STORE_NOTFOUND;
+
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    u.data.type != MSGPACK_OBJECT_MAP)
+		goto out;
+	for (i = 0; i < u.data.via.map.size; i++) {
+		kv = &u.data.via.map.ptr[i];
+		if (kv->key.type != MSGPACK_OBJECT_STR || kv->val.type != MSGPACK_OBJECT_STR)
+			continue;
+		if (kv->key.via.str.size == nlen &&
+		    memcmp(kv->key.via.str.ptr, name, nlen) == 0) {
+			/* The strings point into data (msgpack references the input). */
+			*v = kv->val.via.str.ptr;
+			*vlen = kv->val.via.str.size;
+			rv = 0;
+			break;
+		}
+	}
+out:
+	msgpack_unpacked_destroy(&u);
+	return rv;
+}
+
+int
+identity_get(struct identity *id, DB_TXN *txn, enum ident_type t, const void *key,
+    size_t klen, void **data, size_t *len, char **cause)
+{
+	DBT k, v;
+	int ret;
+
+	memset(&k, 0, sizeof k);
+	memset(&v, 0, sizeof v);
+	k.data = (void *)(uintptr_t)key;
+	k.size = (u_int32_t)klen;
+	v.flags = DB_DBT_MALLOC;
+	ret = id->db[t]->get(id->db[t], txn, &k, &v, 0);
+	if (ret == DB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (ret != 0) {
+		if (cause != NULL)
+			*cause = xasprintf("%s get: %s", db_names[t], db_strerror(ret));
+		return -1;
+	}
+	*data = v.data;
+	*len = v.size;
+	return 0;
+}
+
+int
+identity_put(struct identity *id, DB_TXN *txn, enum ident_type t, const void *key,
+    size_t klen, const void *data, size_t len, char **cause)
+{
+	DBT k, v;
+	int ret;
+
+	memset(&k, 0, sizeof k);
+	memset(&v, 0, sizeof v);
+	k.data = (void *)(uintptr_t)key;
+	k.size = (u_int32_t)klen;
+	v.data = (void *)(uintptr_t)data;
+	v.size = (u_int32_t)len;
+	ret = id->db[t]->put(id->db[t], txn, &k, &v, 0);
+	if (ret != 0) {
+		if (cause != NULL)
+			*cause = xasprintf("%s put: %s", db_names[t], db_strerror(ret));
+		return -1;
+	}
+	return 0;
+}
+
+int
+identity_del(struct identity *id, DB_TXN *txn, enum ident_type t, const void *key,
+    size_t klen, char **cause)
+{
+	DBT k;
+	int ret;
+
+	memset(&k, 0, sizeof k);
+	k.data = (void *)(uintptr_t)key;
+	k.size = (u_int32_t)klen;
+	ret = id->db[t]->del(id->db[t], txn, &k, 0);
+	if (ret == DB_NOTFOUND)
+		return STORE_NOTFOUND;
+	if (ret != 0) {
+		if (cause != NULL)
+			*cause = xasprintf("%s del: %s", db_names[t], db_strerror(ret));
+		return -1;
+	}
+	return 0;
+}
+
+int
+identity_count(struct identity *id, enum ident_type t, uint64_t gen, uint64_t *total,
+    uint64_t *other, char **cause)
+{
+	DBC *c;
+	DBT k, v;
+	uint64_t n = 0, o = 0;
+	int ret;
+
+	if ((ret = id->db[t]->cursor(id->db[t], NULL, &c, DB_READ_COMMITTED)) != 0) {
+		*cause = xasprintf("%s cursor: %s", db_names[t], db_strerror(ret));
+		return -1;
+	}
+	memset(&k, 0, sizeof k);
+	memset(&v, 0, sizeof v);
+	/* Only the generation at the end of each value is needed. */
+	while ((ret = c->get(c, &k, &v, DB_NEXT)) == 0) {
+		n++;
+		if (gen == 0 || identity_gen(v.data, v.size) != gen)
+			o++;
+	}
+	c->close(c);
+	if (ret != DB_NOTFOUND) {
+		*cause = xasprintf("%s scan: %s", db_names[t], db_strerror(ret));
+		return -1;
+	}
+	*total = n;
+	*other = o;
+	return 0;
+}
+
+int
+identity_meta_get_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t *v,
+    char **cause)
+{
+	unsigned char b[8];
+	size_t len = 0, i;
+	int rv;
+
+	rv = store_meta_get(s, txn, key, b, sizeof b, &len, cause);
+	if (rv == STORE_NOTFOUND) {
+		*v = 0;
+		return 0;
+	}
+	if (rv != 0)
+		return -1;
+	if (len != 8) {
+		*cause = xasprintf("meta %s: bad length %zu", key, len);
+		return -1;
+	}
+	*v = 0;
+	for (i = 0; i < 8; i++)
+		*v = (*v << 8) | b[i];
+	return 0;
+}
+
+int
+identity_meta_put_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t v,
+    char **cause)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		b[i] = v & 0xff;
+		v >>= 8;
+	}
+	return store_meta_put(s, txn, key, b, sizeof b, cause) == 0 ? 0 : -1;
+}

@@ -1,0 +1,506 @@
+/* csv.c: the streaming RFC 4180 reader of the CSV source (see csv.h). A byte-at-a-time
+ * state machine over a fixed read buffer; the current record is assembled in a growable
+ * buffer capped at CSV_MAX_RECORD. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "csv.h"
+#include "log.h"
+
+#define CSV_MAX_FIELDS 4096
+
+struct csv_reader {
+	int fd;
+	char *path;
+	char *buf;
+	size_t bufsize, blen, bpos;
+	bool eof;
+	uint64_t line;   /* current physical line, 1-based */
+
+	/* the record being assembled */
+	char *rec;
+	size_t reclen, reccap;
+	size_t *foff; /* start offset of each field in rec */
+	size_t nf, fcap;
+	size_t fstart; /* offset where the current field starts */
+	const char **fptr;
+	size_t fpcap;
+	size_t *flen;
+	const char *bad; /* reason the record is bad, NULL if fine */
+	char badbuf[160];
+	bool quoted_any;
+
+	/* header */
+	char **cols;
+	size_t ncols;
+
+	csv_error_cb cb;
+	void *cbarg;
+	uint64_t nbad, ngood;
+};
+
+enum rec_state { ST_START, ST_UNQUOTED, ST_QUOTED, ST_QUOTE, ST_CR };
+
+/* Next byte, -1 at end of file, -2 on read error (errno set). */
+static int
+csv_getc(struct csv_reader *r)
+{
+	ssize_t n;
+
+	if (r->bpos == r->blen) {
+		if (r->eof)
+			return -1;
+		do
+			n = read(r->fd, r->buf, r->bufsize);
+		while (n == -1 && errno == EINTR);
+		if (n == -1)
+			return -2;
+		if (n == 0) {
+			r->eof = true;
+			return -1;
+		}
+		r->blen = (size_t)n;
+		r->bpos = 0;
+	}
+	return (unsigned char)r->buf[r->bpos++];
+}
+
+static void
+rec_addc(struct csv_reader *r, char c)
+{
+	if (r->reclen + 2 > CSV_MAX_RECORD) {
+		if (r->bad == NULL)
+			r->bad = "record longer than 1 MiB";
+		return;
+	}
+	if (r->reclen + 2 > r->reccap) {
+		r->reccap = r->reccap ? r->reccap * 2 : 1024;
+		r->rec = xrealloc(r->rec, r->reccap);
+	}
+	r->rec[r->reclen++] = c;
+}
+
+static void
+rec_end_field(struct csv_reader *r)
+{
+	rec_addc(r, '\0');
+	if (r->nf == CSV_MAX_FIELDS) {
+		if (r->bad == NULL)
+			r->bad = "too many fields";
+		r->fstart = r->reclen;
+		return;
+	}
+	if (r->nf == r->fcap) {
+		r->fcap = r->fcap ? r->fcap * 2 : 16;
+		r->foff = xrealloc(r->foff, r->fcap * sizeof *r->foff);
+	}
+	r->foff[r->nf++] = r->fstart;
+	r->fstart = r->reclen;
+}
+
+/*
+ * Read one record into rec/foff. 1: a record (r->bad says whether it is malformed), 0: end
+ * of file before any byte of a record, -1: read error (errno). *start_line is the physical
+ * line of its first byte. A quote inside an unquoted field is taken literally (lenient);
+ * a character after a closing quote makes the record bad. A bare CR not followed by LF is
+ * data.
+ */
+static int
+rec_read(struct csv_reader *r, uint64_t *start_line)
+{
+	enum rec_state st = ST_START;
+	bool any = false;
+	int c;
+
+	r->reclen = r->nf = r->fstart = 0;
+	r->bad = NULL;
+	r->quoted_any = false;
+	*start_line = r->line;
+	for (;;) {
+		c = csv_getc(r);
+		if (c == -2)
+			return -1;
+		if (c == -1) {
+			if (!any)
+				return 0;
+			if (st == ST_QUOTED && r->bad == NULL)
+				r->bad = "unterminated quoted field at end of file";
+			rec_end_field(r);
+			return 1;
+		}
+		any = true;
+		switch (st) {
+		case ST_START:
+			if (c == '"') {
+				st = ST_QUOTED;
+				r->quoted_any = true;
+				break;
+			}
+			/* FALLTHROUGH */
+		case ST_UNQUOTED:
+			if (c == ',') {
+				rec_end_field(r);
+				st = ST_START;
+			} else if (c == '\n') {
+				r->line++;
+				rec_end_field(r);
+				return 1;
+			} else if (c == '\r')
+				st = ST_CR;
+			else {
+				rec_addc(r, (char)c);
+				st = ST_UNQUOTED;
+			}
+			break;
+		case ST_QUOTED:
+			if (c == '"')
+				st = ST_QUOTE;
+			else {
+				if (c == '\n')
+					r->line++;
+				rec_addc(r, (char)c);
+			}
+			break;
+		case ST_QUOTE:
+			if (c == '"') {
+				rec_addc(r, '"');
+				st = ST_QUOTED;
+			} else if (c == ',') {
+				rec_end_field(r);
+				st = ST_START;
+			} else if (c == '\n') {
+				r->line++;
+				rec_end_field(r);
+				return 1;
+			} else if (c == '\r')
+				st = ST_CR;
+			else {
+				if (r->bad == NULL)
+					r->bad = "unexpected character after a closing quote";
+				if (c != '\r')
+					rec_addc(r, (char)c);
+				st = ST_UNQUOTED;
+			}
+			break;
+		case ST_CR:
+			if (c == '\n') {
+				r->line++;
+				rec_end_field(r);
+				return 1;
+			}
+			/* A bare CR is data; look at c again as part of an unquoted field. */
+			rec_addc(r, '\r');
+			r->bpos--;
+			st = ST_UNQUOTED;
+			break;
+		}
+	}
+}
+
+static bool
+rec_blank(const struct csv_reader *r)
+{
+	return r->bad == NULL && r->nf == 1 && r->reclen == 1 && !r->quoted_any;
+}
+
+static struct csv_reader *
+reader_new(const char *path, size_t bufsize, char **cause)
+{
+	struct csv_reader *r;
+	unsigned char bom[3];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		*cause = xasprintf("cannot open %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	/* Skip a UTF-8 byte order mark. */
+	n = pread(fd, bom, sizeof bom, 0);
+	if (n == 3 && memcmp(bom, "\xef\xbb\xbf", 3) == 0) {
+		if (lseek(fd, 3, SEEK_SET) == -1) {
+			*cause = xasprintf("cannot read %s: %s", path, strerror(errno));
+			close(fd);
+			return NULL;
+		}
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	r = xcalloc(1, sizeof *r);
+	r->fd = fd;
+	r->path = xstrdup(path);
+	r->bufsize = bufsize ? bufsize : CSV_BUFSIZE;
+	r->buf = xmalloc(r->bufsize);
+	r->line = 1;
+	return r;
+}
+
+void
+csv_close(struct csv_reader *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	close(r->fd);
+	for (i = 0; i < r->ncols; i++)
+		free(r->cols[i]);
+	free(r->cols);
+	free(r->path);
+	free(r->buf);
+	free(r->rec);
+	free(r->foff);
+	free(r->fptr);
+	free(r->flen);
+	free(r);
+}
+
+static void
+rec_fields(struct csv_reader *r)
+{
+	size_t i, end;
+
+	if (r->nf > r->fpcap) {
+		r->fpcap = r->nf;
+		r->fptr = xrealloc(r->fptr, r->fpcap * sizeof *r->fptr);
+		r->flen = xrealloc(r->flen, r->fpcap * sizeof *r->flen);
+	}
+	for (i = 0; i < r->nf; i++) {
+		r->fptr[i] = r->rec + r->foff[i];
+		end = i + 1 < r->nf ? r->foff[i + 1] : r->reclen;
+		r->flen[i] = end - r->foff[i] - 1;
+	}
+}
+
+int
+csv_open(const char *path, size_t bufsize, csv_error_cb cb, void *arg,
+    struct csv_reader **out, char **cause)
+{
+	struct csv_reader *r;
+	uint64_t line;
+	size_t i, j;
+	int rv;
+
+	if ((r = reader_new(path, bufsize, cause)) == NULL)
+		return -1;
+	r->cb = cb;
+	r->cbarg = arg;
+	do
+		rv = rec_read(r, &line);
+	while (rv == 1 && rec_blank(r));
+	if (rv == -1) {
+		*cause = xasprintf("cannot read %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (rv == 0) {
+		*cause = xasprintf("%s: empty file, no header row", path);
+		goto fail;
+	}
+	if (r->bad != NULL) {
+		*cause = xasprintf("%s:%llu: bad header row: %s", path,
+		    (unsigned long long)line, r->bad);
+		goto fail;
+	}
+	rec_fields(r);
+	r->ncols = r->nf;
+	r->cols = xcalloc(r->ncols, sizeof *r->cols);
+	for (i = 0; i < r->nf; i++)
+		r->cols[i] = xstrndup(r->fptr[i], r->flen[i]);
+	for (i = 0; i < r->ncols; i++) {
+		if (!csv_utf8_valid(r->cols[i], strlen(r->cols[i]))) {
+			*cause = xasprintf("%s:%llu: invalid UTF-8 in header", path,
+			    (unsigned long long)line);
+			goto fail;
+		}
+		if (*r->cols[i] == '\0') {
+			*cause = xasprintf("%s:%llu: empty column name in header (column %zu)",
+			    path, (unsigned long long)line, i + 1);
+			goto fail;
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(r->cols[i], r->cols[j]) == 0) {
+				*cause = xasprintf("%s:%llu: duplicate column '%s' in header",
+				    path, (unsigned long long)line, r->cols[i]);
+				goto fail;
+			}
+		}
+	}
+	*out = r;
+	return 0;
+
+fail:
+	csv_close(r);
+	return -1;
+}
+
+static void
+report(struct csv_reader *r, uint64_t line, const char *reason)
+{
+	r->nbad++;
+	if (r->cb != NULL)
+		r->cb(r->path, line, reason, r->cbarg);
+}
+
+int
+csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
+{
+	uint64_t line;
+	size_t i;
+	int rv;
+
+	for (;;) {
+		rv = rec_read(r, &line);
+		if (rv == -1) {
+			*cause = xasprintf("cannot read %s: %s", r->path, strerror(errno));
+			return -1;
+		}
+		if (rv == 0)
+			return 0;
+		if (rec_blank(r))
+			continue;
+		if (r->bad == NULL && r->nf != r->ncols) {
+			snprintf(r->badbuf, sizeof r->badbuf,
+			    "expected %zu fields, found %zu", r->ncols, r->nf);
+			r->bad = r->badbuf;
+		}
+		if (r->bad != NULL) {
+			report(r, line, r->bad);
+			continue;
+		}
+		rec_fields(r);
+		for (i = 0; i < r->nf; i++) {
+			if (!csv_utf8_valid(r->fptr[i], r->flen[i])) {
+				snprintf(r->badbuf, sizeof r->badbuf,
+				    "invalid UTF-8 in column '%s'", r->cols[i]);
+				r->bad = r->badbuf;
+				break;
+			}
+		}
+		if (r->bad != NULL) {
+			report(r, line, r->bad);
+			continue;
+		}
+		r->ngood++;
+		row->line = line;
+		row->n = r->nf;
+		row->f = r->fptr;
+		row->len = r->flen;
+		return 1;
+	}
+}
+
+void
+csv_reject(struct csv_reader *r, const struct csv_row *row, const char *reason)
+{
+	if (r->ngood > 0)
+		r->ngood--;
+	report(r, row->line, reason);
+}
+
+size_t
+csv_ncolumns(const struct csv_reader *r)
+{
+	return r->ncols;
+}
+
+const char *
+csv_column_name(const struct csv_reader *r, size_t i)
+{
+	return i < r->ncols ? r->cols[i] : NULL;
+}
+
+int
+csv_column(const struct csv_reader *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->ncols; i++) {
+		if (strcmp(r->cols[i], name) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+const char *
+csv_path(const struct csv_reader *r)
+{
+	return r->path;
+}
+
+uint64_t
+csv_bad_rows(const struct csv_reader *r)
+{
+	return r->nbad;
+}
+
+uint64_t
+csv_good_rows(const struct csv_reader *r)
+{
+	return r->ngood;
+}
+
+int
+csv_count_records(const char *path, uint64_t *n, char **cause)
+{
+	struct csv_reader *r;
+	uint64_t line, count = 0;
+	int rv;
+
+	if ((r = reader_new(path, 0, cause)) == NULL)
+		return -1;
+	while ((rv = rec_read(r, &line)) == 1) {
+		if (!rec_blank(r))
+			count++;
+	}
+	if (rv == -1) {
+		*cause = xasprintf("cannot read %s: %s", path, strerror(errno));
+		csv_close(r);
+		return -1;
+	}
+	csv_close(r);
+	*n = count > 0 ? count - 1 : 0; /* minus the header */
+	return 0;
+}
+
+bool
+csv_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, k, need;
+	uint32_t cp, min;
+
+	while (i < len) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((s[i] & 0xe0) == 0xc0) {
+			need = 1;
+			cp = s[i] & 0x1f;
+			min = 0x80;
+		} else if ((s[i] & 0xf0) == 0xe0) {
+			need = 2;
+			cp = s[i] & 0x0f;
+			min = 0x800;
+		} else if ((s[i] & 0xf8) == 0xf0) {
+			need = 3;
+			cp = s[i] & 0x07;
+			min = 0x10000;
+		} else
+			return false;
+		if (i + need >= len)
+			return false;
+		for (k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += need + 1;
+	}
+	return true;
+}
