@@ -3,6 +3,7 @@
  * compared byte for byte with hand-written documents. */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,0 +1,174 @@
+/* cursor.c: list queries and their opaque pagination cursors. A cursor is
+ *   payload = version(1) status(1) type(1) flags(1) from_ms(8) to_ms(8) after_no(8)
+ *             after_start_ms(8), integers big-endian, absent filters as 0xff / zero
+ *   mac     = HMAC-SHA256(key, payload) truncated to 16 bytes
+ * in base64url without padding. Decoding checks the exact length and alphabet, the MAC in
+ * constant time, and that the filters in the payload are the request's filters. */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "cursor.h"
+
+#define CURSOR_VERSION 1
+#define CURSOR_PAYLOAD_LEN 36
+#define CURSOR_MAC_LEN 16
+#define CURSOR_RAW_LEN (CURSOR_PAYLOAD_LEN + CURSOR_MAC_LEN)
+#define CURSOR_B64_LEN ((CURSOR_RAW_LEN * 8 + 5) / 6)
+
+#define FLAG_FROM 0x01
+#define FLAG_TO 0x02
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void
+job_query_init(struct job_query *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->status = -1;
+	q->type = -1;
+	q->first = 50;
+}
+
+bool
+job_query_by_start(const struct job_query *q)
+{
+	return (q->has_from || q->has_to);
+}
+
+static void
+put_u64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return (v);
+}
+
+/* The filter part of the payload (bytes 1..19), as q asks for it. */
+static void
+put_filters(uint8_t *p, const struct job_query *q)
+{
+	p[0] = q->status < 0 || q->status > 0xfe ? 0xff : (uint8_t)q->status;
+	p[1] = q->type < 0 || q->type > 0xfe ? 0xff : (uint8_t)q->type;
+	p[2] = (q->has_from ? FLAG_FROM : 0) | (q->has_to ? FLAG_TO : 0);
+	put_u64(p + 3, q->has_from ? (uint64_t)q->from_ms : 0);
+	put_u64(p + 11, q->has_to ? (uint64_t)q->to_ms : 0);
+}
+
+static int
+cursor_mac(const uint8_t key[CURSOR_KEY_LEN], const uint8_t *payload,
+    uint8_t out[CURSOR_MAC_LEN])
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (HMAC(EVP_sha256(), key, CURSOR_KEY_LEN, payload, CURSOR_PAYLOAD_LEN, md, &mdlen) ==
+	    NULL || mdlen < CURSOR_MAC_LEN)
+		return (-1);
+	memcpy(out, md, CURSOR_MAC_LEN);
+	OPENSSL_cleanse(md, sizeof(md));
+	return (0);
+}
+
+void
+cursor_encode(const uint8_t key[CURSOR_KEY_LEN], const struct job_query *q, char *out,
+    size_t outlen)
+{
+	uint8_t raw[CURSOR_RAW_LEN];
+	uint32_t acc = 0;
+	size_t i, n = 0;
+	int bits = 0;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	if (outlen < CURSOR_B64_LEN + 1)
+		return;
+	raw[0] = CURSOR_VERSION;
+	put_filters(raw + 1, q);
+	put_u64(raw + 20, q->after_no);
+	put_u64(raw + 28, (uint64_t)q->after_start_ms);
+	if (cursor_mac(key, raw, raw + CURSOR_PAYLOAD_LEN) == -1)
+		return;
+	for (i = 0; i < CURSOR_RAW_LEN; i++) {
+		acc = (acc << 8) | raw[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[n++] = b64url[(acc >> bits) & 0x3f];
+		}
+	}
+	if (bits > 0)
+		out[n++] = b64url[(acc << (6 - bits)) & 0x3f];
+	out[n] = '\0';
+}
+
+static int
+b64url_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return (c - 'A');
+	if (c >= 'a' && c <= 'z')
+		return (c - 'a' + 26);
+	if (c >= '0' && c <= '9')
+		return (c - '0' + 52);
+	if (c == '-')
+		return (62);
+	if (c == '_')
+		return (63);
+	return (-1);
+}
+
+int
+cursor_decode(const uint8_t key[CURSOR_KEY_LEN], const char *s, size_t len,
+    struct job_query *q)
+{
+	uint8_t raw[CURSOR_RAW_LEN], mac[CURSOR_MAC_LEN], want[19];
+	uint32_t acc = 0;
+	size_t i, n = 0;
+	int bits = 0, v;
+
+	if (s == NULL || len != CURSOR_B64_LEN)
+		return (-1);
+	for (i = 0; i < len; i++) {
+		if ((v = b64url_value(s[i])) == -1)
+			return (-1);
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			raw[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* The unused low bits of the last character must be zero (one spelling only). */
+	if (n != CURSOR_RAW_LEN || (acc & ((1u << bits) - 1)) != 0)
+		return (-1);
+	if (cursor_mac(key, raw, mac) == -1 ||
+	    CRYPTO_memcmp(mac, raw + CURSOR_PAYLOAD_LEN, CURSOR_MAC_LEN) != 0)
+		return (-1);
+	if (raw[0] != CURSOR_VERSION)
+		return (-1);
+	put_filters(want, q);
+	if (memcmp(want, raw + 1, sizeof(want)) != 0)
+		return (-1);
+	q->has_after = true;
+	q->after_no = get_u64(raw + 20);
+	q->after_start_ms = (int64_t)get_u64(raw + 28);
+	return (0);
+}
