@@ -1,0 +1,70 @@
+/* auth.c: bearer tokens. "Authorization: Bearer TOKEN" -> SHA-256 of the token bytes
+ * (OpenSSL EVP) -> the token store (which compares in constant time). Every jobs endpoint
+ * requires the Administrator role. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "http.h"
+#include "log.h"
+#include "store.h"
+
+static bool
+token_char(unsigned char c)
+{
+	/* RFC 6750 b64token plus anything printable but space. */
+	return (c > 0x20 && c < 0x7f);
+}
+
+int
+auth_check(struct store *st, const struct http_request *req, struct http_auth *who)
+{
+	const char *h, *tok;
+	size_t toklen, i;
+	uint8_t hash[TOKEN_HASH_LEN];
+	unsigned int hlen = 0;
+	struct token t;
+	char *cause = NULL;
+	int rc;
+
+	memset(who, 0, sizeof(*who));
+	if ((h = http_request_header(req, "Authorization")) == NULL)
+		return (401);
+	while (*h == ' ' || *h == '\t')
+		h++;
+	if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+		return (401);
+	tok = h + 6;
+	while (*tok == ' ' || *tok == '\t')
+		tok++;
+	toklen = strlen(tok);
+	while (toklen > 0 && (tok[toklen - 1] == ' ' || tok[toklen - 1] == '\t'))
+		toklen--;
+	if (toklen == 0 || toklen > 512)
+		return (401);
+	for (i = 0; i < toklen; i++) {
+		if (!token_char((unsigned char)tok[i]))
+			return (401);
+	}
+	if (st == NULL)
+		return (500);
+	if (EVP_Digest(tok, toklen, hash, &hlen, EVP_sha256(), NULL) != 1 ||
+	    hlen != TOKEN_HASH_LEN)
+		return (500);
+	rc = store_token_find(st, hash, &t, &cause);
+	if (rc == STORE_NOTFOUND)
+		return (401);
+	if (rc != 0) {
+		log_warnx("token lookup: %s", cause != NULL ? cause : "error");
+		free(cause);
+		return (500);
+	}
+	snprintf(who->name, sizeof(who->name), "%s", t.name);
+	snprintf(who->role, sizeof(who->role), "%s", t.role);
+	if (strcmp(t.role, "Administrator") != 0)
+		return (403);
+	return (0);
+}

@@ -1,0 +1,215 @@
+/* conn.c: one HTTP connection without an event loop: bytes in, responses out, strictly in
+ * request order. Each parsed request gets a slot in a queue; a slot waiting for the
+ * supervisor (DELETE, POST, /healthz) holds back the responses behind it, which are
+ * serialized once it is answered. server.c owns the socket and the supervisor link; the
+ * fuzzer and the unit tests drive this directly. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "log.h"
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+void
+conn_init(struct conn *c, struct api *api, const struct http_limits *lim)
+{
+	memset(c, 0, sizeof(*c));
+	http_parser_init(&c->parser, lim);
+	buf_init(&c->in);
+	buf_init(&c->out);
+	c->tailp = &c->head;
+	c->api = api;
+}
+
+static void
+slot_free(struct conn_slot *s)
+{
+	http_response_free(&s->resp);
+	free(s);
+}
+
+void
+conn_free(struct conn *c)
+{
+	struct conn_slot *s, *next;
+
+	for (s = c->head; s != NULL; s = next) {
+		next = s->next;
+		slot_free(s);
+	}
+	c->head = NULL;
+	c->tailp = &c->head;
+	c->nslots = 0;
+	http_parser_free(&c->parser);
+	buf_free(&c->in);
+	buf_free(&c->out);
+}
+
+static struct conn_slot *
+slot_add(struct conn *c)
+{
+	struct conn_slot *s;
+
+	s = xcalloc(1, sizeof(*s));
+	http_response_init(&s->resp);
+	s->start = now_s();
+	*c->tailp = s;
+	c->tailp = &s->next;
+	c->nslots++;
+	return (s);
+}
+
+/* Serialize every ready slot at the head of the queue into c->out. */
+static void
+conn_flush(struct conn *c)
+{
+	struct conn_slot *s;
+	struct metrics *m = c->api != NULL ? c->api->metrics : NULL;
+
+	while ((s = c->head) != NULL && s->ready) {
+		if (s->resp.close)
+			s->close = true;
+		http_response_serialize(&s->resp, s->head, s->close, s->http10_ka, &c->out);
+		if (m != NULL)
+			metrics_observe(m, s->resp.status, now_s() - s->start);
+		c->head = s->next;
+		if (c->head == NULL)
+			c->tailp = &c->head;
+		c->nslots--;
+		if (s->close) {
+			c->closing = true;
+			c->stop_parsing = true;
+		}
+		slot_free(s);
+		if (c->closing) {
+			/* Nothing after a closing response is ever sent. */
+			while ((s = c->head) != NULL) {
+				if (s->wait != API_WAIT_NONE && c->on_drop != NULL)
+					c->on_drop(c, s);
+				c->head = s->next;
+				slot_free(s);
+			}
+			c->tailp = &c->head;
+			c->nslots = 0;
+			break;
+		}
+	}
+}
+
+void
+conn_fail(struct conn *c, int status)
+{
+	struct conn_slot *s;
+
+	if (c->stop_parsing)
+		return;
+	c->stop_parsing = true;
+	s = slot_add(c);
+	switch (status) {
+	case 408:
+		http_response_error(&s->resp, 408, "request_timeout",
+				    "the request took too long to arrive", NULL);
+		break;
+	case 413:
+		http_response_error(&s->resp, 413, "payload_too_large",
+				    "the request body is too large", NULL);
+		break;
+	case 431:
+		http_response_error(&s->resp, 431, "request_header_fields_too_large",
+				    "the request headers are too large", NULL);
+		break;
+	default:
+		http_response_error(&s->resp, 400, "bad_request", "malformed HTTP request", NULL);
+		break;
+	}
+	s->close = true;
+	s->ready = true;
+	conn_flush(c);
+}
+
+static void
+dispatch(struct conn *c, struct http_request *req)
+{
+	struct conn_slot *s;
+	uint32_t id = 0;
+
+	c->nrequests++;
+	s = slot_add(c);
+	s->head = req->method == HTTP_HEAD;
+	s->close = !req->keep_alive;
+	s->http10_ka = req->keep_alive && req->http_major == 1 && req->http_minor == 0;
+	if (c->api == NULL) {
+		http_response_error(&s->resp, 503, "unavailable", "unavailable", NULL);
+		s->wait = API_WAIT_NONE;
+	} else
+		s->wait = api_handle(c->api, req, &s->resp, &id);
+	if (s->close)
+		c->stop_parsing = true;
+	if (s->wait == API_WAIT_NONE)
+		s->ready = true;
+	else {
+		s->ipc_id = id;
+		if (c->on_wait != NULL)
+			c->on_wait(c, s);
+	}
+}
+
+bool
+conn_process(struct conn *c)
+{
+	enum http_parse pr;
+	size_t used;
+	bool progress = false;
+
+	while (!c->stop_parsing && c->nslots < CONN_MAX_SLOTS && c->out.len < CONN_OUT_MAX &&
+	    c->in.len > 0) {
+		pr = http_parser_feed(&c->parser, c->in.p, c->in.len, &used);
+		buf_consume(&c->in, used);
+		if (used > 0)
+			progress = true;
+		if (pr == HTTP_PARSE_MORE)
+			break;
+		if (pr == HTTP_PARSE_ERROR) {
+			conn_fail(c, c->parser.error_status);
+			break;
+		}
+		dispatch(c, &c->parser.req);
+		http_parser_next(&c->parser);
+		progress = true;
+	}
+	conn_flush(c);
+	return (progress);
+}
+
+void
+conn_reply(struct conn *c, struct conn_slot *s, const struct ipc_msg *m)
+{
+	if (c->api != NULL)
+		api_reply(c->api, s->wait, m, &s->resp);
+	else
+		http_response_error(&s->resp, 503, "unavailable", "unavailable", NULL);
+	s->wait = API_WAIT_NONE;
+	s->ready = true;
+	conn_flush(c);
+}
+
+bool
+conn_request_started(const struct conn *c)
+{
+	return (c->parser.started || (c->in.len > 0 && !c->stop_parsing));
+}
+
+bool
+conn_idle(const struct conn *c)
+{
+	return (c->head == NULL && c->out.len == 0 && !conn_request_started(c));
+}
