@@ -320,8 +320,10 @@ out_json_error(FILE *f, const struct rpc_fail *fail)
 	out_json_str(g, fail->code);
 	out_json_str(g, "message");
 	out_json_str(g, fail->message);
-	out_json_str(g, "parameter");
-	out_json_str(g, fail->parameter[0] != '\0' ? fail->parameter : NULL);
+	if (fail->parameter[0] != '\0') { /* as the REST API: absent when none */
+		out_json_str(g, "parameter");
+		out_json_str(g, fail->parameter);
+	}
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 	out_json_print(f, g);
