@@ -54,7 +54,7 @@ job_ctx_init(struct job_ctx *ctx, struct store *s, const struct job *j,
 void
 job_ctx_step(struct job_ctx *ctx, const char *step)
 {
-	log_info("%s", step);
+	log_debug("%s", step);
 	if (ctx->on_step != NULL)
 		ctx->on_step(ctx, step, ctx->total);
 }

@@ -746,7 +746,7 @@ out:
 	if (sr.bad > 0)
 		job_ctx_log(ctx, LOG_LVL_WARN, "%llu bad rows skipped",
 		    (unsigned long long)sr.bad);
-	if (res == JOB_RUN_CANCELLED)
+	if (res == JOB_RUN_CANCELLED && !ctx->aborted)
 		job_ctx_log(ctx, LOG_LVL_INFO, "cancelled: %lld of %lld records processed "
 		    "and committed", (long long)ctx->processed, (long long)ctx->total);
 	free(cause);

@@ -1,0 +1,303 @@
+/* check_csv.c: the streaming CSV reader of the worker (daemon/worker/csv.c): RFC 4180
+ * quoting, embedded newlines, CRLF, BOM, header lookup, bad rows with their exact starting
+ * lines, invalid UTF-8, and every read-buffer size down to one byte. */
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/csv.h"
+#include "lib/testlib.h"
+
+static char tmpdir[PATH_MAX];
+
+Suite *csv_suite(void);
+
+struct errs {
+	char text[2048];
+	int n;
+};
+
+static void
+collect(const char *file, uint64_t line, const char *reason, void *arg)
+{
+	struct errs *e = arg;
+	size_t len = strlen(e->text);
+
+	(void)file;
+	snprintf(e->text + len, sizeof e->text - len, "%llu:%s;", (unsigned long long)line,
+	    reason);
+	e->n++;
+}
+
+static void
+setup(void)
+{
+	tl_mkdtemp(tmpdir, "csv");
+}
+
+static void
+teardown(void)
+{
+	tl_rm_rf(tmpdir);
+}
+
+/* Write content (len bytes, may hold NULs) to a file in tmpdir; returns its path. */
+static const char *
+put(const char *name, const char *content, size_t len)
+{
+	static char path[PATH_MAX + 64];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(content, 1, len, f), len);
+	fclose(f);
+	return path;
+}
+#define PUT(name, s) put(name, s, sizeof(s) - 1)
+
+/* Read every row of path with a given buffer size into "f1|f2|...@line\n" text. */
+static char *
+dump(const char *path, size_t bufsize, struct errs *e)
+{
+	struct csv_reader *r;
+	struct csv_row row;
+	char *cause = NULL, *out;
+	size_t len = 0, cap = 65536, i;
+	int rv;
+
+	out = calloc(1, cap);
+	ck_assert_int_eq(csv_open(path, bufsize, collect, e, &r, &cause), 0);
+	while ((rv = csv_next(r, &row, &cause)) == 1) {
+		for (i = 0; i < row.n; i++) {
+			ck_assert_uint_eq(strlen(row.f[i]), row.len[i]);
+			len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "|" : "",
+			    row.f[i]);
+		}
+		len += (size_t)snprintf(out + len, cap - len, "@%llu\n",
+		    (unsigned long long)row.line);
+	}
+	ck_assert_int_eq(rv, 0);
+	csv_close(r);
+	return out;
+}
+
+static const size_t bufsizes[] = { 1, 2, 3, 5, 7, 64, 0 };
+
+START_TEST(quoting)
+{
+	const char *p = PUT("q.csv", "a,b,c\r\n1,\"x, y\",\"he said \"\"hi\"\"\"\r\n"
+	    "\"\",,\"\"\"\"\r\n");
+	size_t i;
+
+	for (i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
+		struct errs e = { "", 0 };
+		char *d = dump(p, bufsizes[i], &e);
+
+		ck_assert_str_eq(d, "1|x, y|he said \"hi\"@2\n||\"@3\n");
+		ck_assert_int_eq(e.n, 0);
+		free(d);
+	}
+}
+END_TEST
+
+START_TEST(embedded_newline)
+{
+	/* Records start on lines 2, 5 and 6; LF and CRLF inside quotes are data. */
+	const char *p = PUT("n.csv", "h1,h2\n\"l1\nl2\r\nl3\",x\nnext,y\n\"a\",\"b\nc\"\n");
+	size_t i;
+
+	for (i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
+		struct errs e = { "", 0 };
+		char *d = dump(p, bufsizes[i], &e);
+
+		ck_assert_str_eq(d, "l1\nl2\r\nl3|x@2\nnext|y@5\na|b\nc@6\n");
+		ck_assert_int_eq(e.n, 0);
+		free(d);
+	}
+}
+END_TEST
+
+START_TEST(crlf_and_no_final_newline)
+{
+	const char *p = PUT("c.csv", "a,b\r\n1,2\r\n\r\n3,4");
+	size_t i;
+
+	for (i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
+		struct errs e = { "", 0 };
+		char *d = dump(p, bufsizes[i], &e);
+
+		/* The blank line 3 is skipped, the last record has no line end. */
+		ck_assert_str_eq(d, "1|2@2\n3|4@4\n");
+		free(d);
+	}
+}
+END_TEST
+
+START_TEST(bom)
+{
+	const char *p = PUT("bom.csv", "\xef\xbb\xbfid,name\n1,caf\xc3\xa9\n");
+	struct csv_reader *r;
+	char *cause = NULL;
+	size_t i;
+
+	ck_assert_int_eq(csv_open(p, 1, NULL, NULL, &r, &cause), 0);
+	ck_assert_int_eq(csv_column(r, "id"), 0);
+	ck_assert_int_eq(csv_column(r, "name"), 1);
+	csv_close(r);
+	for (i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
+		struct errs e = { "", 0 };
+		char *d = dump(p, bufsizes[i], &e);
+
+		ck_assert_str_eq(d, "1|caf\xc3\xa9@2\n");
+		free(d);
+	}
+}
+END_TEST
+
+START_TEST(columns_by_name)
+{
+	const char *p = PUT("cols.csv", "modified_at,extra one,id\n2024-01-01T00:00:00Z,x,o1\n");
+	struct csv_reader *r;
+	struct csv_row row;
+	char *cause = NULL;
+
+	ck_assert_int_eq(csv_open(p, 0, NULL, NULL, &r, &cause), 0);
+	ck_assert_uint_eq(csv_ncolumns(r), 3);
+	ck_assert_int_eq(csv_column(r, "id"), 2);
+	ck_assert_int_eq(csv_column(r, "modified_at"), 0);
+	ck_assert_int_eq(csv_column(r, "extra one"), 1);
+	ck_assert_int_eq(csv_column(r, "name"), -1);
+	ck_assert_str_eq(csv_column_name(r, 1), "extra one");
+	ck_assert_int_eq(csv_next(r, &row, &cause), 1);
+	ck_assert_str_eq(row.f[2], "o1");
+	ck_assert_str_eq(row.f[1], "x");
+	ck_assert_int_eq(csv_next(r, &row, &cause), 0);
+	csv_close(r);
+}
+END_TEST
+
+START_TEST(bad_rows)
+{
+	/* line 1 header; 2 good; 3 too few fields; 4 too many; 5-6 good (embedded newline);
+	 * 7 invalid UTF-8; 8 stray character after a closing quote; 9 good; 10 unterminated
+	 * quote running to the end of the file (lines 10-11). */
+	static const char content[] = "a,b,c\n"
+	    "1,2,3\n"
+	    "1,2\n"
+	    "1,2,3,4\n"
+	    "\"x\ny\",2,3\n"
+	    "\xc3\x28,2,3\n"
+	    "\"q\"z,2,3\n"
+	    "7,8,9\n"
+	    "\"open,2,3\n"
+	    "more\n";
+	const char *p = put("bad.csv", content, sizeof content - 1);
+	size_t i;
+
+	for (i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
+		struct errs e = { "", 0 };
+		char *d = dump(p, bufsizes[i], &e);
+
+		ck_assert_str_eq(d, "1|2|3@2\nx\ny|2|3@5\n7|8|9@9\n");
+		ck_assert_int_eq(e.n, 5);
+		ck_assert_str_eq(e.text, "3:expected 3 fields, found 2;"
+		    "4:expected 3 fields, found 4;"
+		    "7:invalid UTF-8 in column 'a';"
+		    "8:unexpected character after a closing quote;"
+		    "10:unterminated quoted field at end of file;");
+		free(d);
+	}
+}
+END_TEST
+
+START_TEST(counts)
+{
+	const char *p = PUT("cnt.csv", "a,b\n1,2\n\n\"3\n\",4\nbad\n5,6");
+	struct csv_reader *r;
+	struct csv_row row;
+	struct errs e = { "", 0 };
+	char *cause = NULL;
+	uint64_t n = 99;
+
+	/* 4 records after the header (the blank line is not one; the bad one is). */
+	ck_assert_int_eq(csv_count_records(p, &n, &cause), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(csv_open(p, 0, collect, &e, &r, &cause), 0);
+	while (csv_next(r, &row, &cause) == 1) {
+		if (strcmp(row.f[0], "5") == 0)
+			csv_reject(r, &row, "rejected by the caller");
+	}
+	ck_assert_uint_eq(csv_good_rows(r), 2);
+	ck_assert_uint_eq(csv_bad_rows(r), 2);
+	ck_assert_str_eq(e.text, "6:expected 2 fields, found 1;7:rejected by the caller;");
+	csv_close(r);
+}
+END_TEST
+
+START_TEST(open_errors)
+{
+	struct csv_reader *r;
+	char *cause = NULL, path[PATH_MAX + 32];
+
+	ck_assert_int_eq(csv_open("/nonexistent/x/owners.csv", 0, NULL, NULL, &r, &cause), -1);
+	ck_assert_str_eq(cause, "cannot open /nonexistent/x/owners.csv: No such file or directory");
+	free(cause);
+
+	PUT("empty.csv", "");
+	snprintf(path, sizeof path, "%s/empty.csv", tmpdir);
+	ck_assert_int_eq(csv_open(path, 0, NULL, NULL, &r, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "empty.csv: empty file, no header row"));
+	free(cause);
+
+	PUT("dup.csv", "id,name,id\n");
+	snprintf(path, sizeof path, "%s/dup.csv", tmpdir);
+	ck_assert_int_eq(csv_open(path, 0, NULL, NULL, &r, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "dup.csv:1: duplicate column 'id' in header"));
+	free(cause);
+
+	ck_assert_int_eq(csv_count_records("/nonexistent/y.csv", &(uint64_t){ 0 }, &cause), -1);
+	ck_assert_str_eq(cause, "cannot open /nonexistent/y.csv: No such file or directory");
+	free(cause);
+}
+END_TEST
+
+START_TEST(utf8)
+{
+	ck_assert(csv_utf8_valid("plain", 5));
+	ck_assert(csv_utf8_valid("\xc3\xa9", 2));             /* é */
+	ck_assert(csv_utf8_valid("\xe2\x82\xac", 3));         /* € */
+	ck_assert(csv_utf8_valid("\xf0\x9f\x98\x80", 4));     /* U+1F600 */
+	ck_assert(!csv_utf8_valid("\xc0\x80", 2));            /* overlong NUL */
+	ck_assert(!csv_utf8_valid("\xe0\x80\xaf", 3));        /* overlong / */
+	ck_assert(!csv_utf8_valid("\xed\xa0\x80", 3));        /* surrogate D800 */
+	ck_assert(!csv_utf8_valid("\xf4\x90\x80\x80", 4));    /* > U+10FFFF */
+	ck_assert(!csv_utf8_valid("\xc3", 1));                /* truncated */
+	ck_assert(!csv_utf8_valid("\xe2\x82", 2));            /* truncated */
+	ck_assert(!csv_utf8_valid("\x80", 1));                /* lone continuation */
+	ck_assert(!csv_utf8_valid("\xff", 1));
+}
+END_TEST
+
+Suite *
+csv_suite(void)
+{
+	Suite *s = suite_create("csv");
+	TCase *tc = tcase_create("reader");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, quoting);
+	tcase_add_test(tc, embedded_newline);
+	tcase_add_test(tc, crlf_and_no_final_newline);
+	tcase_add_test(tc, bom);
+	tcase_add_test(tc, columns_by_name);
+	tcase_add_test(tc, bad_rows);
+	tcase_add_test(tc, counts);
+	tcase_add_test(tc, open_errors);
+	tcase_add_test(tc, utf8);
+	suite_add_tcase(s, tc);
+	return s;
+}

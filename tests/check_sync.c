@@ -1,0 +1,741 @@
+/* check_sync.c: the sync jobs run in-process against a real store in a temp dir, on the
+ * hand-made CSV exports of tests/fixtures/sync (every expected count below is derived by
+ * hand from those files), and jobsd-worker end to end over its fd-3 IPC socket. */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "identity.h"
+#include "ipc.h"
+#include "lib/testlib.h"
+#include "store.h"
+#include "worker/jobctx.h"
+
+Suite *sync_suite(void);
+
+static char tmpdir[PATH_MAX];
+static struct store *store;
+
+struct tjob {
+	struct job job;
+	struct worker_conf conf;
+	struct job_ctx ctx;
+	char *error;
+	int rv;
+	char log[8192];
+	char steps[1024];
+	int cancel_calls;
+	int cancel_on; /* cancelled() returns true on this call (0: never) */
+	int64_t last_processed;
+	bool progress_went_back;
+	int64_t total_at_first_processing; /* ctx->total when "Processing" first started */
+};
+
+static void
+setup(void)
+{
+	char *cause = NULL;
+
+	tl_mkdtemp(tmpdir, "sync");
+	if (store_open(tmpdir, STORE_SUPERVISOR, &store, &cause) != 0)
+		ck_abort_msg("store_open: %s", cause);
+}
+
+static void
+teardown(void)
+{
+	store_close(store);
+	store = NULL;
+	tl_rm_rf(tmpdir);
+}
+
+static void
+t_step(struct job_ctx *ctx, const char *step, int64_t total)
+{
+	struct tjob *t = ctx->arg;
+	size_t len = strlen(t->steps);
+
+	snprintf(t->steps + len, sizeof t->steps - len, "%s;", step);
+	if (strncmp(step, "Processing", 10) == 0 && t->total_at_first_processing == JOB_NULL)
+		t->total_at_first_processing = total;
+}
+
+static void
+t_progress(struct job_ctx *ctx)
+{
+	struct tjob *t = ctx->arg;
+
+	if (ctx->processed < t->last_processed)
+		t->progress_went_back = true;
+	t->last_processed = ctx->processed;
+}
+
+static void
+t_log(struct job_ctx *ctx, int level, const char *text)
+{
+	struct tjob *t = ctx->arg;
+	size_t len = strlen(t->log);
+
+	snprintf(t->log + len, sizeof t->log - len, "%s\n", text);
+}
+
+static bool
+t_cancelled(struct job_ctx *ctx)
+{
+	struct tjob *t = ctx->arg;
+
+	return ++t->cancel_calls == t->cancel_on;
+}
+
+/* Run one job of type on fixture dir (under fixtures/sync, or absolute). */
+static struct tjob *
+run(enum job_type type, const char *fixture, int max_delete_percent, const char *batch,
+    int cancel_on)
+{
+	struct tjob *t = calloc(1, sizeof *t);
+	char *cause = NULL;
+
+	job_init(&t->job);
+	t->job.no = 1;
+	t->job.type = type;
+	if (batch != NULL)
+		job_param_add(&t->job, "batch_size", batch);
+	snprintf(t->conf.data_dir, sizeof t->conf.data_dir, "%s", tmpdir);
+	snprintf(t->conf.source_name, sizeof t->conf.source_name, "test");
+	snprintf(t->conf.source_type, sizeof t->conf.source_type, "csv");
+	if (fixture[0] == '/')
+		snprintf(t->conf.source_path, sizeof t->conf.source_path, "%s", fixture);
+	else
+		snprintf(t->conf.source_path, sizeof t->conf.source_path, "%s/sync/%s",
+		    tl_fixtures_dir(), fixture);
+	t->conf.max_delete_percent = max_delete_percent;
+	t->conf.progress_interval_ms = 0;
+	ck_assert_int_eq(job_ctx_init(&t->ctx, store, &t->job, &t->conf, &cause), 0);
+	t->ctx.on_step = t_step;
+	t->ctx.on_progress = t_progress;
+	t->ctx.on_log = t_log;
+	t->ctx.on_cancelled = t_cancelled;
+	t->ctx.arg = t;
+	t->cancel_on = cancel_on;
+	t->total_at_first_processing = JOB_NULL;
+	t->rv = job_run(&t->ctx, &t->error);
+	return t;
+}
+
+static void
+tfree(struct tjob *t)
+{
+	free(t->error);
+	job_free(&t->job);
+	free(t);
+}
+
+static void
+expect(struct tjob *t, int rv, int64_t c, int64_t u, int64_t d)
+{
+	ck_assert_msg(t->rv == rv, "rv %d, error %s, log:\n%s", t->rv,
+	    t->error ? t->error : "-", t->log);
+	ck_assert_int_eq(t->ctx.created, c);
+	ck_assert_int_eq(t->ctx.updated, u);
+	ck_assert_int_eq(t->ctx.deleted, d);
+}
+
+static uint64_t
+count(enum ident_type type)
+{
+	struct identity *id;
+	uint64_t total, other;
+	char *cause = NULL;
+
+	ck_assert_int_eq(identity_open(store, &id, &cause), 0);
+	ck_assert_int_eq(identity_count(id, type, 0, &total, &other, &cause), 0);
+	identity_close(id);
+	return total;
+}
+
+/* A field of a stored record ("" if the record has no such field, NULL if no record). */
+static char *
+field(enum ident_type type, const char *key, size_t klen, const char *name)
+{
+	struct identity *id;
+	void *data;
+	size_t len, vlen;
+	const char *v;
+	char *cause = NULL, *out = NULL;
+	int rv;
+
+	ck_assert_int_eq(identity_open(store, &id, &cause), 0);
+	rv = identity_get(id, NULL, type, key, klen, &data, &len, &cause);
+	ck_assert_int_ne(rv, -1);
+	if (rv == 0) {
+		if (identity_field(data, len, name, &v, &vlen) == 0)
+			out = strndup(v, vlen);
+		else
+			out = strdup("");
+		free(data);
+	}
+	identity_close(id);
+	return out;
+}
+
+static void
+expect_field(enum ident_type type, const char *key, const char *name, const char *want)
+{
+	char *v = field(type, key, strlen(key), name);
+
+	if (want == NULL)
+		ck_assert_msg(v == NULL, "%s %s exists", ident_singular(type), key);
+	else {
+		ck_assert_msg(v != NULL, "%s %s missing", ident_singular(type), key);
+		ck_assert_str_eq(v, want);
+	}
+	free(v);
+}
+
+static void
+expect_counts(uint64_t apps, uint64_t owners, uint64_t accounts, uint64_t groups,
+    uint64_t memberships)
+{
+	ck_assert_uint_eq(count(IDENT_APPLICATION), apps);
+	ck_assert_uint_eq(count(IDENT_OWNER), owners);
+	ck_assert_uint_eq(count(IDENT_ACCOUNT), accounts);
+	ck_assert_uint_eq(count(IDENT_GROUP), groups);
+	ck_assert_uint_eq(count(IDENT_MEMBERSHIP), memberships);
+}
+
+START_TEST(full_then_identical)
+{
+	struct tjob *t;
+
+	/* base: 2 applications, 5 owners, 4 accounts, 3 groups, 4 memberships = 18 rows. */
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 18, 0, 0);
+	ck_assert_int_eq(t->ctx.total, 18);
+	ck_assert_int_eq(t->ctx.processed, 18);
+	ck_assert_int_eq(t->total_at_first_processing, 18);
+	ck_assert(!t->progress_went_back);
+	ck_assert_str_eq(t->steps, "Counting records;Processing applications;"
+	    "Processing owners;Processing accounts;Processing groups;"
+	    "Processing memberships;Checking for removed records;");
+	tfree(t);
+	expect_counts(2, 5, 4, 3, 4);
+	/* Quoting, embedded newline, extra column, empty = absent. */
+	expect_field(IDENT_OWNER, "o1", "display_name", "Smith, John");
+	expect_field(IDENT_OWNER, "o1", "cost_center", "CC1");
+	expect_field(IDENT_OWNER, "o2", "display_name", "Jane \"JJ\" Doe");
+	expect_field(IDENT_OWNER, "o2", "cost_center", "");
+	expect_field(IDENT_OWNER, "o3", "title", "Account\nManager");
+	expect_field(IDENT_APPLICATION, "app2", "name", "Payroll, EU");
+	{
+		char *v = field(IDENT_MEMBERSHIP, "a1\0g3", 5, "modified_at");
+
+		ck_assert_ptr_nonnull(v);
+		ck_assert_str_eq(v, "2024-01-03T00:00:00Z");
+		free(v);
+	}
+
+	/* The same export again changes nothing. */
+	t = run(JOB_FULL_SYNC, "base", 20, "3", 0);
+	expect(t, JOB_RUN_OK, 0, 0, 0);
+	ck_assert_int_eq(t->ctx.processed, 18);
+	tfree(t);
+	expect_counts(2, 5, 4, 3, 4);
+}
+END_TEST
+
+START_TEST(full_modified)
+{
+	struct tjob *t;
+
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 18, 0, 0);
+	tfree(t);
+	/* modified: owner o6, account a5, membership a5:g1 new; o2 (title) and a1 (login)
+	 * changed; owner o3, group g3, memberships a1:g3 and a3:g3 gone. Column order of
+	 * owners.csv differs from base, which changes nothing by itself. Deleting 2 of 4
+	 * memberships is 50%: allowed at max 50. */
+	t = run(JOB_FULL_SYNC, "modified", 50, "2", 0);
+	expect(t, JOB_RUN_OK, 3, 2, 4);
+	ck_assert_int_eq(t->ctx.processed, 17);
+	ck_assert_ptr_nonnull(strstr(t->steps, "Deleting removed memberships;"
+	    "Deleting removed groups;Deleting removed owners;"));
+	tfree(t);
+	expect_counts(2, 5, 5, 2, 3);
+	expect_field(IDENT_OWNER, "o2", "title", "Staff Engineer");
+	expect_field(IDENT_ACCOUNT, "a1", "login", "john.smith");
+	expect_field(IDENT_OWNER, "o3", "id", NULL);
+	expect_field(IDENT_GROUP, "g3", "id", NULL);
+	expect_field(IDENT_OWNER, "o6", "display_name", "Mallory");
+
+	t = run(JOB_FULL_SYNC, "modified", 50, NULL, 0);
+	expect(t, JOB_RUN_OK, 0, 0, 0);
+	tfree(t);
+}
+END_TEST
+
+START_TEST(delete_safety)
+{
+	struct tjob *t;
+
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 18, 0, 0);
+	tfree(t);
+	/* truncated: owners.csv has 2 of the 5 owners: 3 of 5 = 60% > 20. */
+	t = run(JOB_FULL_SYNC, "truncated", 20, NULL, 0);
+	expect(t, JOB_RUN_FAILED, 0, 0, 0);
+	ck_assert_str_eq(t->error, "refusing to delete 3 of 5 owners (60% > "
+	    "max_delete_percent 20): is the export truncated?");
+	tfree(t);
+	expect_counts(2, 5, 4, 3, 4);
+
+	/* The one-type sync checks the same way; at 60% it goes through. */
+	t = run(JOB_OWNER_SYNC, "truncated", 19, NULL, 0);
+	expect(t, JOB_RUN_FAILED, 0, 0, 0);
+	tfree(t);
+	t = run(JOB_OWNER_SYNC, "truncated", 60, NULL, 0);
+	expect(t, JOB_RUN_OK, 0, 0, 3);
+	ck_assert_str_eq(t->steps, "Counting records;Processing owners;"
+	    "Checking for removed records;Deleting removed owners;");
+	tfree(t);
+	expect_counts(2, 2, 4, 3, 4);
+}
+END_TEST
+
+START_TEST(incremental)
+{
+	struct tjob *t;
+
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 18, 0, 0);
+	tfree(t);
+	/* Watermark 2024-01-10T00:00:00Z (o5). owners.csv: o1 is older (skipped even though
+	 * it differs), o2 updated, o7 created. deletions.csv: o5 deleted, a4 too old, gX does
+	 * not exist, membership a2:g2 deleted. 3 + 4 rows. */
+	t = run(JOB_INCREMENTAL_SYNC, "incremental", 0, NULL, 0);
+	expect(t, JOB_RUN_OK, 1, 1, 2);
+	ck_assert_int_eq(t->ctx.total, 7);
+	ck_assert_int_eq(t->ctx.processed, 7);
+	ck_assert_str_eq(t->steps, "Counting records;Processing owners;Applying deletions;");
+	tfree(t);
+	expect_counts(2, 5, 4, 3, 3);
+	expect_field(IDENT_OWNER, "o1", "display_name", "Smith, John");
+	expect_field(IDENT_OWNER, "o2", "title", "Principal Engineer");
+	expect_field(IDENT_OWNER, "o5", "id", NULL);
+	expect_field(IDENT_ACCOUNT, "a4", "id", "a4");
+
+	/* The watermark moved to 2024-02-03: the same files are now all old. */
+	t = run(JOB_INCREMENTAL_SYNC, "incremental", 0, NULL, 0);
+	expect(t, JOB_RUN_OK, 0, 0, 0);
+	tfree(t);
+
+	/* An incremental sync never deletes by absence; a following full sync does, and
+	 * restores o5, removes o7 (owners 5 -> 5: o5 back, o7 gone) and puts back a2:g2. */
+	t = run(JOB_FULL_SYNC, "base", 100, NULL, 0);
+	expect(t, JOB_RUN_OK, 2, 1, 1);
+	tfree(t);
+	expect_counts(2, 5, 4, 3, 4);
+}
+END_TEST
+
+START_TEST(bad_rows)
+{
+	struct tjob *t;
+
+	/* bad/owners.csv: lines 3 (4 fields), 4 (no id), 7 (bad time), 8 (invalid UTF-8),
+	 * 11 (unterminated quote) are bad; o1, o3 (lines 5-6), o6 good; line 9 blank. */
+	t = run(JOB_OWNER_SYNC, "bad", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 3, 0, 0);
+	ck_assert_int_eq(t->ctx.total, 8);
+	ck_assert_int_eq(t->ctx.processed, 8);
+	ck_assert_ptr_nonnull(strstr(t->log, "owners.csv:3: expected 3 fields, found 4 (row skipped)"));
+	ck_assert_ptr_nonnull(strstr(t->log, "owners.csv:4: missing required field 'id'"));
+	ck_assert_ptr_nonnull(strstr(t->log, "owners.csv:7: modified_at is not an RFC 3339"));
+	ck_assert_ptr_nonnull(strstr(t->log, "owners.csv:8: invalid UTF-8 in column 'display_name'"));
+	ck_assert_ptr_nonnull(strstr(t->log, "owners.csv:11: unterminated quoted field"));
+	ck_assert_ptr_nonnull(strstr(t->log, "5 bad rows skipped"));
+	tfree(t);
+	ck_assert_uint_eq(count(IDENT_OWNER), 3);
+	expect_field(IDENT_OWNER, "o3", "display_name", "Multi\nline");
+
+	/* A full sync of the same directory fails: applications.csv is missing. */
+	t = run(JOB_FULL_SYNC, "bad", 20, NULL, 0);
+	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
+	ck_assert_ptr_nonnull(strstr(t->error, "/sync/bad/applications.csv: No such file or directory"));
+	ck_assert(strncmp(t->error, "cannot open /", 13) == 0);
+	tfree(t);
+}
+END_TEST
+
+START_TEST(cancel_keeps_committed_batches)
+{
+	struct tjob *t;
+
+	/* batch_size 2: applications (2 rows) are batch 1, then cancelled() is false; owners
+	 * o1, o2 are batch 2, then cancelled() is true. */
+	t = run(JOB_FULL_SYNC, "base", 20, "2", 2);
+	expect(t, JOB_RUN_CANCELLED, 4, 0, 0);
+	ck_assert(t->ctx.was_cancelled);
+	ck_assert_int_eq(t->ctx.processed, 4);
+	ck_assert_int_eq(t->ctx.total, 18);
+	tfree(t);
+	expect_counts(2, 2, 0, 0, 0);
+	expect_field(IDENT_OWNER, "o2", "id", "o2");
+
+	/* Finishing later: the rest is created, the first four are unchanged. */
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 14, 0, 0);
+	tfree(t);
+	expect_counts(2, 5, 4, 3, 4);
+}
+END_TEST
+
+START_TEST(errors)
+{
+	struct tjob *t;
+	char dir[PATH_MAX + 16];
+
+	t = run(JOB_FULL_SYNC, "/nonexistent/jobsd-source", 20, NULL, 0);
+	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
+	ck_assert_str_eq(t->error, "cannot open source directory /nonexistent/jobsd-source: "
+	    "No such file or directory");
+	tfree(t);
+
+	t = run(JOB_ROLE_GENERATION, "base", 20, NULL, 0);
+	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
+	ck_assert_str_eq(t->error, "job type role_generation is not implemented in this build");
+	tfree(t);
+
+	/* A file without a required column fails the job. */
+	snprintf(dir, sizeof dir, "%s/src", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	{
+		char f[PATH_MAX + 64];
+
+		snprintf(f, sizeof f, "%s/owners.csv", dir);
+		tl_write_file(f, "id,name\no1,x\n");
+	}
+	t = run(JOB_OWNER_SYNC, dir, 20, NULL, 0);
+	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
+	ck_assert_ptr_nonnull(strstr(t->error, "owners.csv: missing required column 'modified_at'"));
+	tfree(t);
+}
+END_TEST
+
+START_TEST(bad_parameters)
+{
+	struct job j;
+	struct worker_conf conf;
+	struct job_ctx ctx;
+	char *cause = NULL;
+
+	memset(&conf, 0, sizeof conf);
+	job_init(&j);
+	j.type = JOB_FULL_SYNC;
+	job_param_add(&j, "batch_size", "0");
+	ck_assert_int_eq(job_ctx_init(&ctx, store, &j, &conf, &cause), -1);
+	ck_assert_str_eq(cause, "parameter batch_size: '0' is not a number in 1..100000");
+	free(cause);
+	job_free(&j);
+	job_init(&j);
+	job_param_add(&j, "delay_ms", "10001");
+	ck_assert_int_eq(job_ctx_init(&ctx, store, &j, &conf, &cause), -1);
+	free(cause);
+	job_free(&j);
+}
+END_TEST
+
+/* --- jobsd-worker over IPC ------------------------------------------------------- */
+
+struct wproc {
+	pid_t pid;
+	int fd;
+	struct ipc_reader r;
+};
+
+static void
+wspawn(struct wproc *w)
+{
+	char path[PATH_MAX + 32];
+	int sv[2];
+
+	snprintf(path, sizeof path, "%s/jobsd-worker", tl_bin_dir());
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	w->pid = fork();
+	ck_assert_int_ne(w->pid, -1);
+	if (w->pid == 0) {
+		if (dup2(sv[1], WORKER_IPC_FD) == -1)
+			_exit(127);
+		setenv(WORKER_JOB_ENV, "job-1", 1);
+		execl(path, "jobsd-worker", (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	w->fd = sv[0];
+	ipc_reader_init(&w->r);
+}
+
+static void
+wsend_start(struct wproc *w, const struct job *j, const char *source)
+{
+	struct ipc_writer wr;
+	msgpack_packer *pk;
+
+	ipc_writer_init(&wr);
+	pk = ipc_begin(&wr, MSG_JOB_START, 0);
+	msgpack_pack_map(pk, 2);
+	ipc_pack_str(pk, "job");
+	job_pack(pk, j);
+	ipc_pack_str(pk, "config");
+	msgpack_pack_map(pk, 6);
+	ipc_pack_kv_str(pk, "data_dir", tmpdir);
+	ipc_pack_kv_str(pk, "source_name", "test");
+	ipc_pack_kv_str(pk, "source_type", "csv");
+	ipc_pack_kv_str(pk, "source_path", source);
+	ipc_pack_kv_int(pk, "max_delete_percent", 20);
+	ipc_pack_kv_int(pk, "progress_interval_ms", 0);
+	ck_assert_int_eq(ipc_end(&wr), 0);
+	ck_assert_int_eq(ipc_write_all(w->fd, wr.buf.data, wr.buf.size), 0);
+	ipc_writer_destroy(&wr);
+}
+
+static void
+wsend_cancel(struct wproc *w)
+{
+	struct ipc_writer wr;
+	msgpack_packer *pk;
+
+	ipc_writer_init(&wr);
+	pk = ipc_begin(&wr, MSG_JOB_CANCEL, 0);
+	msgpack_pack_map(pk, 0);
+	ipc_end(&wr);
+	ck_assert_int_eq(ipc_write_all(w->fd, wr.buf.data, wr.buf.size), 0);
+	ipc_writer_destroy(&wr);
+}
+
+/* Next message, within 20 s. */
+static void
+wread(struct wproc *w, struct ipc_msg *m)
+{
+	char *cause = NULL;
+	enum ipc_next rc;
+
+	rc = ipc_read_msg(w->fd, &w->r, m, 20000, &cause);
+	ck_assert_msg(rc == IPC_MSG, "worker message: %s", cause ? cause : "timeout");
+}
+
+static int
+wwait(struct wproc *w)
+{
+	int status, i;
+	pid_t p;
+
+	for (i = 0; i < 2000; i++) { /* 20 s */
+		if ((p = waitpid(w->pid, &status, WNOHANG)) == w->pid)
+			return status;
+		tl_sleep_ms(10);
+	}
+	kill(w->pid, SIGKILL);
+	waitpid(w->pid, &status, 0);
+	ck_abort_msg("worker did not exit");
+	return -1;
+}
+
+static void
+wclose(struct wproc *w)
+{
+	if (w->fd != -1)
+		close(w->fd);
+	w->fd = -1;
+	ipc_reader_destroy(&w->r);
+}
+
+static int64_t
+mint(const msgpack_object *body, const char *key)
+{
+	int64_t v = -1;
+
+	ck_assert_int_eq(ipc_get_int(body, key, &v), 0);
+	return v;
+}
+
+START_TEST(worker_ipc_full_sync)
+{
+	struct wproc w;
+	struct ipc_msg m;
+	struct job j;
+	char src[PATH_MAX];
+	bool ok = false, cancelled = true, saw_step = false;
+	int64_t hello_pid, total_in_step = -1;
+	int status;
+
+	snprintf(src, sizeof src, "%s/sync/base", tl_fixtures_dir());
+	job_init(&j);
+	j.no = 1;
+	j.type = JOB_FULL_SYNC;
+	j.status = JOB_RUNNING;
+	wspawn(&w);
+	wread(&w, &m);
+	ck_assert_uint_eq(m.type, MSG_WORKER_HELLO);
+	hello_pid = mint(&m.body, "pid");
+	ck_assert_int_eq(hello_pid, w.pid);
+	wsend_start(&w, &j, src);
+	for (;;) {
+		wread(&w, &m);
+		if (m.type == MSG_JOB_STEP) {
+			char step[JOB_STEP_MAX];
+
+			ck_assert_int_eq(ipc_get_strbuf(&m.body, "step", step, sizeof step), 0);
+			if (strcmp(step, "Processing owners") == 0) {
+				saw_step = true;
+				total_in_step = mint(&m.body, "total");
+			}
+			continue;
+		}
+		if (m.type == MSG_JOB_RESULT)
+			break;
+		ck_assert(m.type == MSG_JOB_PROGRESS || m.type == MSG_JOB_LOG);
+	}
+	ck_assert_int_eq(ipc_get_bool(&m.body, "ok", &ok), 0);
+	ck_assert_int_eq(ipc_get_bool(&m.body, "cancelled", &cancelled), 0);
+	ck_assert(ok);
+	ck_assert(!cancelled);
+	ck_assert_int_eq(mint(&m.body, "created"), 18);
+	ck_assert_int_eq(mint(&m.body, "processed"), 18);
+	ck_assert_int_eq(mint(&m.body, "total"), 18);
+	ck_assert(saw_step);
+	ck_assert_int_eq(total_in_step, 18);
+	status = wwait(&w);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	wclose(&w);
+	job_free(&j);
+	expect_counts(2, 5, 4, 3, 4);
+}
+END_TEST
+
+START_TEST(worker_ipc_cancel_and_eof)
+{
+	struct wproc w;
+	struct ipc_msg m;
+	struct job j;
+	char src[PATH_MAX];
+	bool cancelled = false, ok = true;
+	int status;
+
+	snprintf(src, sizeof src, "%s/sync/base", tl_fixtures_dir());
+	job_init(&j);
+	j.no = 1;
+	j.type = JOB_FULL_SYNC;
+	job_param_add(&j, "batch_size", "1");
+	job_param_add(&j, "delay_ms", "100");
+
+	/* Cancel after the first progress with a record processed: the result says cancelled
+	 * and the worker exits 0. */
+	wspawn(&w);
+	wread(&w, &m);
+	wsend_start(&w, &j, src);
+	for (;;) {
+		wread(&w, &m);
+		if (m.type == MSG_JOB_PROGRESS && mint(&m.body, "processed") >= 1)
+			break;
+	}
+	wsend_cancel(&w);
+	do
+		wread(&w, &m);
+	while (m.type != MSG_JOB_RESULT);
+	ck_assert_int_eq(ipc_get_bool(&m.body, "ok", &ok), 0);
+	ck_assert_int_eq(ipc_get_bool(&m.body, "cancelled", &cancelled), 0);
+	ck_assert(!ok);
+	ck_assert(cancelled);
+	ck_assert_int_lt(mint(&m.body, "processed"), 18);
+	ck_assert_int_ge(mint(&m.body, "created"), 1);
+	status = wwait(&w);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	wclose(&w);
+
+	/* The supervisor going away (EOF on fd 3) stops the worker with WEXIT_BAD_IPC. */
+	wspawn(&w);
+	wread(&w, &m);
+	wsend_start(&w, &j, src);
+	do
+		wread(&w, &m);
+	while (m.type != MSG_JOB_PROGRESS);
+	wclose(&w);
+	status = wwait(&w);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), WEXIT_BAD_IPC);
+	job_free(&j);
+}
+END_TEST
+
+START_TEST(worker_store_unavailable)
+{
+	struct wproc w;
+	struct ipc_msg m;
+	struct job j;
+	struct ipc_writer wr;
+	msgpack_packer *pk;
+	int status;
+
+	job_init(&j);
+	j.no = 1;
+	j.type = JOB_FULL_SYNC;
+	wspawn(&w);
+	wread(&w, &m);
+	ipc_writer_init(&wr);
+	pk = ipc_begin(&wr, MSG_JOB_START, 0);
+	msgpack_pack_map(pk, 2);
+	ipc_pack_str(pk, "job");
+	job_pack(pk, &j);
+	ipc_pack_str(pk, "config");
+	msgpack_pack_map(pk, 1);
+	ipc_pack_kv_str(pk, "data_dir", "/nonexistent/jobsd-data");
+	ipc_end(&wr);
+	ck_assert_int_eq(ipc_write_all(w.fd, wr.buf.data, wr.buf.size), 0);
+	ipc_writer_destroy(&wr);
+	status = wwait(&w);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), WEXIT_STORE);
+	wclose(&w);
+	job_free(&j);
+}
+END_TEST
+
+Suite *
+sync_suite(void)
+{
+	Suite *s = suite_create("sync");
+	TCase *tc = tcase_create("jobs");
+	TCase *ti = tcase_create("worker");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, full_then_identical);
+	tcase_add_test(tc, full_modified);
+	tcase_add_test(tc, delete_safety);
+	tcase_add_test(tc, incremental);
+	tcase_add_test(tc, bad_rows);
+	tcase_add_test(tc, cancel_keeps_committed_batches);
+	tcase_add_test(tc, errors);
+	tcase_add_test(tc, bad_parameters);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(ti, setup, teardown);
+	tcase_set_timeout(ti, 60);
+	tcase_add_test(ti, worker_ipc_full_sync);
+	tcase_add_test(ti, worker_ipc_cancel_and_eof);
+	tcase_add_test(ti, worker_store_unavailable);
+	suite_add_tcase(s, ti);
+	return s;
+}
