@@ -26,6 +26,7 @@ struct config {
 	char socket[PATH_MAX];     /* default /run/jobsd/jobsd.sock */
 	char pid_file[PATH_MAX];   /* default /run/jobsd/jobsd.pid */
 	char admin_group[64];      /* default "" (root and the daemon's own user only) */
+	char user[64];             /* default "": started as root, switch to this user */
 	char worker_path[PATH_MAX]; /* default: jobsd-worker beside the jobsd binary */
 	char http_path[PATH_MAX];   /* default: jobsd-http beside the jobsd binary */
 	int max_workers;           /* default 2, 1..256 */

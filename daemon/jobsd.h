@@ -1,0 +1,247 @@
+/* jobsd.h: the supervisor's internal structures and prototypes, grouped by file. Nothing
+ * here is part of a wire or on-disk contract (see ipc/ipc.h, daemon/store.h for those). */
+#ifndef JOBSD_JOBSD_H
+#define JOBSD_JOBSD_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "config.h"
+#include "ipc.h"
+#include "job.h"
+#include "log.h"
+#include "store.h"
+
+#define JOBSD_VERSION "0.1.0"
+
+/* A control client that sends nothing for this long is disconnected. */
+#define CONTROL_IDLE_TIMEOUT_MS 30000
+/* Requests of one control client still waiting for a reply (cancel of a running job). */
+#define CONTROL_MAX_OUTSTANDING 64
+#define CONTROL_HTTP_MAX_OUTSTANDING 4096
+/* Retention: one prune step every RETENTION_INTERVAL_S, at most this many jobs a step. */
+#define RETENTION_INTERVAL_S 60.0
+#define RETENTION_MAX_DELETE 1000
+/* On SIGTERM: workers get SIGTERM, then SIGKILL after this long. */
+#define STOP_GRACE_MS 3000
+/* A worker that exited but whose socket stays open (a grandchild holds it). */
+#define WORKER_LINGER_MS 2000
+/* jobsd-http: a listener that lived shorter than this crashed early; back off. */
+#define HTTP_EARLY_DEATH_MS 1000
+#define HTTP_RESTART_MIN_MS 200
+#define HTTP_RESTART_MAX_MS 30000
+
+struct jobsd;
+struct client;
+
+/* A request waiting for a job to end (cancel of a running job). */
+struct waiter {
+	TAILQ_ENTRY(waiter) entry;
+	struct client *client;
+	uint32_t id;
+};
+TAILQ_HEAD(waiter_list, waiter);
+
+/* A job waiting to start, in submission order. */
+struct pend {
+	TAILQ_ENTRY(pend) entry;
+	struct job job;
+};
+TAILQ_HEAD(pend_list, pend);
+
+/* A running job and its worker. */
+struct run {
+	TAILQ_ENTRY(run) entry;
+	struct jobsd *jsd;
+	struct job job; /* in-memory record: fresher than the store while running */
+	pid_t pid;
+	struct ipc_peer *peer;
+	ev_timer start_timer; /* hello deadline, then linger after exit */
+	ev_timer kill_timer;  /* cancel grace / stop grace */
+	ev_timer flush_timer; /* coalesced progress commits */
+	int64_t last_flush_ms;
+	bool dirty;
+	bool hello;
+	bool start_timed_out;
+	bool exited;
+	bool peer_closed;
+	bool killed; /* SIGKILL sent */
+	int wstatus;
+	int64_t cpu_ms, max_rss_kb;
+	/* MSG_JOB_RESULT */
+	bool have_result, result_ok, result_cancelled;
+	char *result_error;
+	char *peer_error; /* why the worker's connection was dropped */
+	struct waiter_list waiters;
+};
+TAILQ_HEAD(run_list, run);
+
+/* A jobsd-http process slot. */
+struct hproc {
+	struct jobsd *jsd;
+	int slot;
+	pid_t pid; /* 0 when not running */
+	struct client *client;
+	int64_t started_ms;
+	int failures;
+	ev_timer restart_timer;
+};
+
+/* A control socket connection or a jobsd-http socketpair. */
+struct client {
+	TAILQ_ENTRY(client) entry;
+	struct jobsd *jsd;
+	struct ipc_peer *peer;
+	bool is_http;
+	bool authorized;
+	bool paused;
+	uid_t uid;
+	char user[JOB_WHO_MAX];
+	int outstanding;
+	ev_timer idle_timer;
+	struct hproc *hproc;
+	bool dead; /* closed; freed by the gc watcher */
+	bool drop; /* close at the next gc */
+};
+TAILQ_HEAD(client_list, client);
+
+struct jobsd {
+	struct ev_loop *loop;
+	struct config conf;
+	char conf_path[PATH_MAX];
+	struct store *store;
+	bool foreground;
+	bool stopping;
+	uid_t euid;
+	char worker_path[PATH_MAX];
+	char http_path[PATH_MAX];
+
+	struct pend_list pending;
+	size_t npending;
+	struct run_list runs; /* in start order */
+	size_t nruns;
+
+	ev_signal sig_term, sig_int, sig_hup, sig_chld;
+	ev_timer retention_timer;
+	ev_timer stop_timer;
+
+	/* control.c */
+	int ctl_fd;
+	ev_io ctl_io;
+	ev_timer ctl_resume;
+	struct client_list clients;
+
+	/* http */
+	int http_fds[CONFIG_MAX_LISTEN];
+	size_t nhttp_fds;
+	struct hproc *hprocs;
+	size_t nhprocs;
+
+	struct ipc_writer w; /* scratch writer for replies and worker messages */
+	ev_check gc;          /* frees closed clients outside their callbacks */
+	bool gc_needed;
+	int exit_code;
+};
+
+/* config.c: see config.h. */
+
+/* queue.c: conflict rules and the start order (pure, unit-tested). */
+enum queue_res {
+	RES_OWNERS = 1 << 0,
+	RES_ACCOUNTS = 1 << 1,
+	RES_GROUPS = 1 << 2,
+	RES_APPLICATIONS = 1 << 3,
+	RES_MEMBERSHIPS = 1 << 4,
+	RES_ROLES = 1 << 5,
+	RES_VIOLATIONS = 1 << 6,
+	RES_WATERMARK = 1 << 7, /* the incremental sync watermark */
+};
+unsigned queue_reads(enum job_type t);
+unsigned queue_writes(enum job_type t);
+bool queue_conflicts(enum job_type a, enum job_type b);
+bool queue_is_sync(enum job_type t);
+/* Index in pending[] (submission order) of the next job that may start given the types of
+ * the running jobs, or -1. */
+int queue_pick(const enum job_type *pending, size_t npending, const enum job_type *running,
+	       size_t nrunning, size_t max_workers);
+
+/* spawn.c */
+/* Resolve a helper binary: configured path if set, else beside /proc/self/exe, else
+ * ../libexec/jobsd/<name> relative to it. -1 and *cause if nothing executable exists. */
+int spawn_resolve(const char *configured, const char *name, char *out, size_t outlen,
+		  char **cause);
+/* posix_spawn path with argv, ipc_fd as fd 3, extra_fds as fds 4.., nothing else open, its
+ * own process group, default signal dispositions, a minimal environment plus env_extra
+ * (NULL-terminated "K=V" strings). Returns the pid, or -1 and *cause. */
+pid_t spawn_child(const char *path, char *const argv[], int ipc_fd, const int *extra_fds,
+		  size_t nextra, const char *const *env_extra, char **cause);
+
+/* supervisor.c */
+enum log_level supervisor_log_level(const char *name);
+void supervisor_init(struct jobsd *jsd);
+int supervisor_recover(struct jobsd *jsd, char **cause);
+void supervisor_start(struct jobsd *jsd);
+void supervisor_schedule(struct jobsd *jsd);
+void supervisor_stop(struct jobsd *jsd, const char *why);
+void supervisor_reload(struct jobsd *jsd);
+void supervisor_forget_client(struct jobsd *jsd, struct client *c);
+struct run *supervisor_find_run(struct jobsd *jsd, uint64_t no);
+struct pend *supervisor_find_pend(struct jobsd *jsd, uint64_t no);
+void supervisor_enqueue(struct jobsd *jsd, const struct job *j);
+/* Cancel: 0 done (*out filled: the cancelled job), CANCEL_WAITING (the reply is sent when
+ * the worker has gone), STORE_NOTFOUND, or -1 with an HTTP status and a cause. */
+#define CANCEL_WAITING 100
+int supervisor_cancel(struct jobsd *jsd, uint64_t no, const char *by, struct client *c,
+		      uint32_t id, struct job *out, int *status, char **cause);
+
+/* listeners.c: jobsd-http processes and their listening sockets. */
+int http_open_listeners(struct jobsd *jsd, char **cause);
+void http_start(struct jobsd *jsd);
+void http_stop(struct jobsd *jsd);
+bool http_reap(struct jobsd *jsd, pid_t pid, int wstatus);
+void http_client_closed(struct jobsd *jsd, struct client *c);
+size_t http_alive(const struct jobsd *jsd);
+
+/* control.c */
+int control_open(struct jobsd *jsd, char **cause);
+void control_start(struct jobsd *jsd);
+void control_close(struct jobsd *jsd);
+struct client *control_client_new(struct jobsd *jsd, int fd, bool is_http);
+void control_client_free(struct client *c);
+void control_request_begin(struct client *c);
+void control_request_done(struct client *c);
+void control_drop(struct client *c);
+/* Replies. */
+msgpack_packer *reply_begin(struct client *c, uint32_t id);
+void reply_end(struct client *c);
+void reply_fail(struct client *c, uint32_t id, int status, const char *code,
+		const char *parameter, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+void reply_job(struct client *c, uint32_t id, const struct job *j);
+
+/* jobs_ops.c: the job requests (dispatched from control.c). Return -1 to drop the peer. */
+int ops_ping(struct client *c, const struct ipc_msg *m);
+int ops_list(struct client *c, const struct ipc_msg *m);
+int ops_show(struct client *c, const struct ipc_msg *m);
+int ops_progress(struct client *c, const struct ipc_msg *m);
+int ops_running(struct client *c, const struct ipc_msg *m);
+int ops_cancel(struct client *c, const struct ipc_msg *m);
+int ops_submit(struct client *c, const struct ipc_msg *m);
+int ops_log(struct client *c, const struct ipc_msg *m);
+
+/* tokens.c */
+int tokens_create(struct client *c, const struct ipc_msg *m);
+int tokens_list(struct client *c, const struct ipc_msg *m);
+int tokens_revoke(struct client *c, const struct ipc_msg *m);
+/* "jsd_" + base64url(32 random bytes); hash = SHA-256 of the whole string. */
+#define TOKEN_PREFIX "jsd_"
+int token_generate(char *out, size_t outlen, uint8_t hash[TOKEN_HASH_LEN], char **cause);
+void token_hash(const char *token, size_t len, uint8_t hash[TOKEN_HASH_LEN]);
+
+#endif
