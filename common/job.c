@@ -1,8 +1,6 @@
 /* job.c: the job model: type and status names, public ids, the record's lifecycle and
  * parameters, and its msgpack record codec (the value of the jobs database, also carried
  * over IPC). JSON renderings live in job_json.c. */
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,7 +93,17 @@ job_id_parse(const char *s, size_t len, uint64_t *no)
 void
 job_id_format(uint64_t no, char out[32])
 {
-	snprintf(out, 32, "job-%" PRIu64, no);
+	char digits[20];
+	size_t n = 0;
+
+	do {
+		digits[n++] = (char)('0' + no % 10);
+		no /= 10;
+	} while (no != 0);
+	memcpy(out, "job-", 4);
+	for (out += 4; n > 0; n--)
+		*out++ = digits[n - 1];
+	*out = '\0';
 }
 
 void

@@ -93,6 +93,22 @@ gen_nstr(yajl_gen g, const char *k, const char *v)
 		gen_str(g, v, strlen(v));
 }
 
+/* An integer without printf (yajl_gen_integer uses sprintf; this is the list hot path). */
+static void
+gen_i64(yajl_gen g, int64_t v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	yajl_gen_number(g, p, (size_t)(buf + sizeof(buf) - p));
+}
+
 static void
 gen_int(yajl_gen g, const char *k, int64_t v)
 {
@@ -100,7 +116,7 @@ gen_int(yajl_gen g, const char *k, int64_t v)
 	if (v == JOB_NULL)
 		yajl_gen_null(g);
 	else
-		yajl_gen_integer(g, (long long)v);
+		gen_i64(g, v);
 }
 
 static void
@@ -148,7 +164,7 @@ gen_head(yajl_gen g, const struct job *j)
 	s = job_status_name(j->status);
 	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
 	gen_key(g, "progress");
-	yajl_gen_integer(g, j->progress < 0 ? 0 : j->progress > 100 ? 100 : j->progress);
+	gen_i64(g, j->progress < 0 ? 0 : j->progress > 100 ? 100 : j->progress);
 }
 
 static void
@@ -211,7 +227,7 @@ job_json_progress(yajl_gen g, const struct job *j, int64_t now_ms)
 	s = job_status_name(j->status);
 	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
 	gen_key(g, "progress");
-	yajl_gen_integer(g, j->progress < 0 ? 0 : j->progress > 100 ? 100 : j->progress);
+	gen_i64(g, j->progress < 0 ? 0 : j->progress > 100 ? 100 : j->progress);
 	gen_nstr(g, "current_step", j->current_step);
 	gen_int(g, "records_processed", j->records_processed);
 	gen_int(g, "total_records", j->total_records);

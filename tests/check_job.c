@@ -918,6 +918,30 @@ START_TEST(test_json_escaping)
 }
 END_TEST
 
+START_TEST(test_json_extremes)
+{
+	struct job j;
+
+	job_init(&j);
+	j.no = UINT64_MAX;
+	j.type = JOB_MANAGER_RESOLUTION;
+	j.status = JOB_COMPLETED;
+	j.start_ms = 0;
+	j.end_ms = 0;
+	j.records_created = INT64_MAX;
+	j.records_updated = INT64_MIN + 1;
+	j.records_deleted = -1;
+	j.progress = -3;
+	assert_json(&j, JOB_JSON_SUMMARY, 0,
+	    "{\"id\":\"job-18446744073709551615\",\"job_type\":\"manager_resolution\","
+	    "\"status\":\"completed\",\"progress\":0,\"start_time\":\"1970-01-01T00:00:00Z\","
+	    "\"end_time\":\"1970-01-01T00:00:00Z\",\"duration_ms\":0,"
+	    "\"records_created\":9223372036854775807,"
+	    "\"records_updated\":-9223372036854775807,\"records_deleted\":-1}");
+	job_free(&j);
+}
+END_TEST
+
 /* The renderers write into a caller's generator: two objects in one array. */
 START_TEST(test_json_into_array)
 {
@@ -980,6 +1004,7 @@ job_suite(void)
 	tcase_add_test(tc, test_json_completed);
 	tcase_add_test(tc, test_json_cancelled_pending);
 	tcase_add_test(tc, test_json_escaping);
+	tcase_add_test(tc, test_json_extremes);
 	tcase_add_test(tc, test_json_into_array);
 	suite_add_tcase(s, tc);
 	return (s);
