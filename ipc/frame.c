@@ -9,6 +9,8 @@
 #include "log.h"
 
 #define IPC_HDR 4
+/* Containers open at once in a frame; msgpack-c's own unpacker stops at 32. */
+#define IPC_MAX_DEPTH 32
 /* An empty reader whose buffer grew past this gives the memory back. */
 #define IPC_READER_KEEP (256u << 10)
 #define IPC_READER_MIN 4096
@@ -16,6 +18,7 @@
 static int ipc_sbuf_write(void *data, const char *buf, size_t len);
 static void ipc_put_be32(char *p, uint32_t v);
 static uint32_t ipc_get_be32(const char *p);
+static int ipc_scan(const char *data, uint32_t len, char **cause);
 static int ipc_check_shape(const msgpack_object *o, struct ipc_msg *m, char **cause);
 static int ipc_uint_field(const msgpack_object *o, const char *what, uint32_t *v,
     char **cause);
@@ -231,6 +234,118 @@ ipc_uint_field(const msgpack_object *o, const char *what, uint32_t *v, char **ca
 	return (0);
 }
 
+/*
+ * Walk the frame's msgpack bytes without building anything: exactly one well-formed
+ * object, nested at most IPC_MAX_DEPTH deep, whose containers declare no more elements
+ * than bytes remain. msgpack_unpack allocates a container's elements as soon as it reads
+ * the count, so without this a 5-byte frame could make it allocate a gigabyte.
+ */
+static int
+ipc_scan(const char *data, uint32_t len, char **cause)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	uint32_t stack[IPC_MAX_DEPTH + 1]; /* elements left per open level; [0] the root */
+	uint64_t pending = 1, n, skip;
+	size_t pos = 0, lenbytes;
+	int depth = 1;
+	unsigned char b;
+
+	stack[0] = 1;
+	while (depth > 0) {
+		if (stack[depth - 1] == 0) {
+			depth--;
+			continue;
+		}
+		stack[depth - 1]--;
+		pending--;
+		if (pos >= len)
+			goto truncated;
+		b = p[pos++];
+		n = 0;      /* elements of a container (map: keys + values) */
+		skip = 0;   /* payload bytes of a scalar */
+		lenbytes = 0; /* a big-endian length of this many bytes follows */
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+			;
+		else if (b <= 0x8f)
+			n = 2 * (uint64_t)(b & 0x0f);
+		else if (b <= 0x9f)
+			n = b & 0x0f;
+		else if (b <= 0xbf)
+			skip = b & 0x1f;
+		else {
+			switch (b) {
+			case 0xc4: case 0xc7: case 0xd9:
+				lenbytes = 1;
+				break;
+			case 0xc5: case 0xc8: case 0xda: case 0xdc: case 0xde:
+				lenbytes = 2;
+				break;
+			case 0xc6: case 0xc9: case 0xdb: case 0xdd: case 0xdf:
+				lenbytes = 4;
+				break;
+			case 0xca: case 0xce: case 0xd2:
+				skip = 4;
+				break;
+			case 0xcb: case 0xcf: case 0xd3:
+				skip = 8;
+				break;
+			case 0xcc: case 0xd0:
+				skip = 1;
+				break;
+			case 0xcd: case 0xd1:
+				skip = 2;
+				break;
+			case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+				skip = 1 + (1u << (b - 0xd4)); /* type byte + 1..16 */
+				break;
+			default: /* 0xc1 */
+				*cause = xasprintf("frame of %u bytes is not valid msgpack", len);
+				return (-1);
+			}
+		}
+		if (lenbytes > 0) {
+			if (len - pos < lenbytes)
+				goto truncated;
+			for (skip = 0; lenbytes > 0; lenbytes--)
+				skip = skip << 8 | p[pos++];
+			if (b == 0xdc || b == 0xdd)
+				n = skip, skip = 0;
+			else if (b == 0xde || b == 0xdf)
+				n = 2 * skip, skip = 0;
+			else if (b >= 0xc7 && b <= 0xc9)
+				skip++; /* the ext type byte */
+		}
+		if (skip > len - pos)
+			goto truncated;
+		pos += skip;
+		if (n == 0)
+			continue;
+		/* Every element still owed needs at least one byte. */
+		if (pending + n > len - pos) {
+			*cause = xasprintf("frame of %u bytes declares a container of %llu "
+			    "elements it cannot hold", len, (unsigned long long)n);
+			return (-1);
+		}
+		if (depth > IPC_MAX_DEPTH) {
+			*cause = xasprintf("frame of %u bytes nests deeper than %d", len,
+			    IPC_MAX_DEPTH);
+			return (-1);
+		}
+		pending += n;
+		stack[depth++] = (uint32_t)n;
+	}
+	if (pos < len) {
+		*cause = xasprintf("frame of %u bytes has %zu trailing bytes", len,
+		    len - pos);
+		return (-1);
+	}
+	return (0);
+
+truncated:
+	*cause = xasprintf("frame of %u bytes holds a truncated msgpack object", len);
+	return (-1);
+}
+
 /* The frame must hold [version, type, id, body] with a map body of string keys. */
 static int
 ipc_check_shape(const msgpack_object *o, struct ipc_msg *m, char **cause)
@@ -317,6 +432,8 @@ ipc_reader_next(struct ipc_reader *r, struct ipc_msg *m, char **cause)
 	if (avail - IPC_HDR < flen)
 		return (IPC_NEED_MORE);
 
+	if (ipc_scan(p + IPC_HDR, flen, cause) == -1)
+		return (IPC_BAD);
 	used = 0;
 	r->zone_used = true;
 	ret = msgpack_unpack(p + IPC_HDR, flen, &used, &r->zone, &obj);

@@ -92,7 +92,8 @@ void ipc_pack_kv_bool(msgpack_packer *pk, const char *k, bool v);
 
 /* --- decoding ------------------------------------------------------------ */
 /* A streaming decoder: feed bytes in any pieces, take whole messages out. A message's
- * body points into the reader's memory and stays valid until the next ipc_reader_next. */
+ * body points into the reader's memory and stays valid until the next ipc_reader_next
+ * (ipc_reader_space/feed may move that memory too: finish a message before reading more). */
 struct ipc_msg {
 	uint32_t version;
 	uint32_t type;

@@ -96,6 +96,9 @@ ipc_peer_free(struct ipc_peer *p)
 	if (p == NULL || p->freed)
 		return;
 	p->freed = true;
+	/* Best effort for a reply queued just before the owner hangs up. */
+	if (!p->dead && p->fd != -1 && ipc_peer_queued(p) > 0)
+		(void)peer_write(p, p->out + p->out_off, ipc_peer_queued(p));
 	/* Stopping also clears any pending (fed) events for these watchers. */
 	ev_io_stop(p->loop, &p->rd);
 	ev_io_stop(p->loop, &p->wr);

@@ -277,12 +277,15 @@ START_TEST(test_garbage)
 {
 	/* 0xc1 is "never used" in msgpack. */
 	static const unsigned char never[] = {0xc1, 0xc1, 0xc1};
-	/* fixarray 2 with only one element: runs out inside the frame. */
-	static const unsigned char trunc[] = {0x92, 0x01};
+	/* str8 of 5 bytes with only 1 present: runs out inside the frame. */
+	static const unsigned char trunc[] = {0xd9, 0x05, 'a'};
+	/* fixarray 2 with only one element. */
+	static const unsigned char short2[] = {0x92, 0x01};
 	static const unsigned char text[] = "GET / HTTP/1.1\r\n";
 
 	expect_bad(never, sizeof(never), "not valid msgpack");
 	expect_bad(trunc, sizeof(trunc), "truncated msgpack");
+	expect_bad(short2, sizeof(short2), "declares a container of 2 elements");
 	/* 'G' (0x47) is fixint 71: one object, then trailing bytes. */
 	expect_bad(text, sizeof(text) - 1, "trailing bytes");
 }
@@ -325,6 +328,51 @@ START_TEST(test_wrong_shape)
 }
 END_TEST
 
+START_TEST(test_bombs)
+{
+	/* array32 of 0x04000000 elements in a 5-byte frame. */
+	static const unsigned char arr[] = {0xdd, 0x04, 0x00, 0x00, 0x00};
+	/* map32 of 2^32-1 entries inside a valid-looking message. */
+	static const unsigned char map[] = {0x94, 0x01, 0xcc, 0xc8, 0x01, 0xdf, 0xff, 0xff,
+	    0xff, 0xff, 0xc0, 0xc0};
+	/* fixarray 4 claims 4 elements but only 3 bytes follow. */
+	static const unsigned char short4[] = {0x94, 0x01, 0x01, 0x01};
+	/* str32 longer than the frame. */
+	static const unsigned char str[] = {0x94, 0x01, 0xcc, 0xc8, 0x01, 0x81, 0xdb, 0x7f,
+	    0xff, 0xff, 0xff, 'k'};
+	unsigned char deep[64];
+	size_t i, n;
+
+	expect_bad(arr, sizeof(arr), "declares a container of 67108864 elements");
+	expect_bad(map, sizeof(map), "declares a container of 8589934590 elements");
+	expect_bad(short4, sizeof(short4), "declares a container of 4 elements");
+	expect_bad(str, sizeof(str), "truncated msgpack");
+
+	/* [1, 200, 1, {"a": [[[...]]]}]: 2 + d containers. 32 in all is fine, 33 not. */
+	for (n = 30; n <= 31; n++) {
+		i = 0;
+		deep[i++] = 0x94; deep[i++] = 0x01; deep[i++] = 0xcc; deep[i++] = 0xc8;
+		deep[i++] = 0x01; deep[i++] = 0x81; deep[i++] = 0xa1; deep[i++] = 'a';
+		memset(deep + i, 0x91, n);
+		i += n;
+		deep[i++] = 0xc0;
+		if (n == 31) {
+			expect_bad(deep, (uint32_t)i, "nests deeper than 32");
+		} else {
+			struct ipc_reader r;
+			struct ipc_msg m;
+			char *cause = NULL;
+
+			ipc_reader_init(&r);
+			feed_frame(&r, deep, (uint32_t)i);
+			ck_assert_int_eq(ipc_reader_next(&r, &m, &cause), IPC_MSG);
+			ck_assert_ptr_null(cause);
+			ipc_reader_destroy(&r);
+		}
+	}
+}
+END_TEST
+
 /* A complete frame of garbage after a good one: the good one still comes out first. */
 START_TEST(test_good_then_bad)
 {
@@ -347,6 +395,153 @@ START_TEST(test_good_then_bad)
 	ck_assert_ptr_nonnull(cause);
 	free(cause);
 	ipc_reader_destroy(&r);
+	ipc_writer_destroy(&w);
+}
+END_TEST
+
+/* A body using every msgpack type, so the scanner walks each encoding. */
+static void
+build_all_types(struct ipc_writer *w)
+{
+	static const char bin[3] = {1, 2, 3};
+	char s40[40], s300[300];
+	msgpack_packer *pk;
+	int i;
+
+	memset(s40, 'a', sizeof(s40));
+	memset(s300, 'b', sizeof(s300));
+	pk = ipc_begin(w, MSG_JOB_START, 5);
+	msgpack_pack_map(pk, 25);
+	ipc_pack_str(pk, "bin"); msgpack_pack_bin(pk, 3); msgpack_pack_bin_body(pk, bin, 3);
+	ipc_pack_str(pk, "ext8"); msgpack_pack_ext(pk, 3, 7); msgpack_pack_ext_body(pk, bin, 3);
+	ipc_pack_str(pk, "fx1"); msgpack_pack_ext(pk, 1, 7); msgpack_pack_ext_body(pk, bin, 1);
+	ipc_pack_str(pk, "fx2"); msgpack_pack_ext(pk, 2, 7); msgpack_pack_ext_body(pk, s40, 2);
+	ipc_pack_str(pk, "fx4"); msgpack_pack_ext(pk, 4, 7); msgpack_pack_ext_body(pk, s40, 4);
+	ipc_pack_str(pk, "fx8"); msgpack_pack_ext(pk, 8, 7); msgpack_pack_ext_body(pk, s40, 8);
+	ipc_pack_str(pk, "fx16"); msgpack_pack_ext(pk, 16, 7); msgpack_pack_ext_body(pk, s40, 16);
+	ipc_pack_str(pk, "f32"); msgpack_pack_float(pk, 0.5f);
+	ipc_pack_str(pk, "f64"); msgpack_pack_double(pk, 0.25);
+	ipc_pack_kv_int(pk, "i8", -100);
+	ipc_pack_kv_int(pk, "i16", -1000);
+	ipc_pack_kv_int(pk, "i32", -100000);
+	ipc_pack_kv_int(pk, "i64", -10000000000LL);
+	ipc_pack_kv_int(pk, "u8", 200);
+	ipc_pack_kv_int(pk, "u16", 60000);
+	ipc_pack_kv_int(pk, "u32", 4000000000LL);
+	ipc_pack_kv_int(pk, "u64", 10000000000LL);
+	ipc_pack_str(pk, "s40"); ipc_pack_strn(pk, s40, sizeof(s40));
+	ipc_pack_str(pk, "s300"); ipc_pack_strn(pk, s300, sizeof(s300));
+	ipc_pack_str(pk, "a20");
+	msgpack_pack_array(pk, 20);
+	for (i = 0; i < 20; i++)
+		msgpack_pack_int(pk, i);
+	ipc_pack_str(pk, "m20");
+	msgpack_pack_map(pk, 20);
+	for (i = 0; i < 20; i++) {
+		msgpack_pack_int(pk, i);
+		msgpack_pack_nil(pk);
+	}
+	ipc_pack_kv_str(pk, "nil", NULL);
+	ipc_pack_kv_bool(pk, "t", true);
+	ipc_pack_kv_bool(pk, "f", false);
+	ipc_pack_str(pk, "empty");
+	msgpack_pack_array(pk, 0);
+	ck_assert_int_eq(ipc_end(w), 0);
+}
+
+START_TEST(test_all_types)
+{
+	struct ipc_writer w;
+	struct ipc_reader r;
+	struct ipc_msg m;
+	char *cause = NULL;
+	const char *s;
+	size_t len;
+	int64_t v;
+
+	ipc_writer_init(&w);
+	build_all_types(&w);
+	ipc_reader_init(&r);
+	ipc_reader_feed(&r, w.buf.data, w.buf.size);
+	ck_assert_int_eq(ipc_reader_next(&r, &m, &cause), IPC_MSG);
+	ck_assert_uint_eq(m.body.via.map.size, 25);
+	ck_assert_int_eq(ipc_get_int(&m.body, "i64", &v), 0);
+	ck_assert(v == -10000000000LL);
+	ck_assert_int_eq(ipc_get_int(&m.body, "u32", &v), 0);
+	ck_assert(v == 4000000000LL);
+	ck_assert_int_eq(ipc_get_str(&m.body, "s300", &s, &len), 0);
+	ck_assert_uint_eq(len, 300);
+	ck_assert_int_eq(ipc_get_str(&m.body, "bin", &s, &len), -1);
+	ck_assert_int_eq(ipc_get(&m.body, "fx16")->type, MSGPACK_OBJECT_EXT);
+	ck_assert_int_eq(ipc_get(&m.body, "m20")->via.map.size, 20);
+	ck_assert_int_eq(ipc_reader_next(&r, &m, &cause), IPC_NEED_MORE);
+	ipc_reader_destroy(&r);
+	ipc_writer_destroy(&w);
+}
+END_TEST
+
+/* Every truncation of a valid payload, presented as a whole frame, is refused. */
+START_TEST(test_every_prefix)
+{
+	struct ipc_writer w;
+	struct ipc_reader r;
+	struct ipc_msg m;
+	char *cause;
+	uint32_t k, plen;
+
+	ipc_writer_init(&w);
+	build_all_types(&w);
+	plen = (uint32_t)w.buf.size - 4;
+	for (k = 1; k < plen; k++) {
+		ipc_reader_init(&r);
+		feed_frame(&r, (const unsigned char *)w.buf.data + 4, k);
+		cause = NULL;
+		ck_assert_int_eq(ipc_reader_next(&r, &m, &cause), IPC_BAD);
+		ck_assert_ptr_nonnull(cause);
+		free(cause);
+		ipc_reader_destroy(&r);
+	}
+	ipc_writer_destroy(&w);
+}
+END_TEST
+
+/* Random byte flips never crash (ASan watches) and never yield a bad-shaped message. */
+START_TEST(test_mutations)
+{
+	struct ipc_writer w;
+	struct ipc_reader r;
+	struct ipc_msg m;
+	unsigned char *copy;
+	unsigned int seed = 12345;
+	char *cause;
+	size_t plen;
+	int i, j, good = 0;
+
+	ipc_writer_init(&w);
+	build_all_types(&w);
+	plen = w.buf.size - 4;
+	copy = malloc(plen);
+	ck_assert_ptr_nonnull(copy);
+	for (i = 0; i < 20000; i++) {
+		memcpy(copy, w.buf.data + 4, plen);
+		for (j = 0; j < 1 + i % 4; j++)
+			copy[rand_r(&seed) % plen] = (unsigned char)rand_r(&seed);
+		ipc_reader_init(&r);
+		feed_frame(&r, copy, (uint32_t)plen);
+		cause = NULL;
+		if (ipc_reader_next(&r, &m, &cause) == IPC_MSG) {
+			ck_assert_uint_eq(m.version, 1);
+			ck_assert_int_eq(m.body.type, MSGPACK_OBJECT_MAP);
+			good++;
+		} else {
+			ck_assert_ptr_nonnull(cause);
+			free(cause);
+		}
+		ipc_reader_destroy(&r);
+	}
+	/* Flips inside string bodies leave the frame valid: some must survive. */
+	ck_assert_int_gt(good, 0);
+	free(copy);
 	ipc_writer_destroy(&w);
 }
 END_TEST
@@ -482,8 +677,9 @@ START_TEST(test_bounded_memory)
 	struct ipc_reader r;
 	struct ipc_msg m;
 	char *cause = NULL;
+	static const uint32_t want_type[3] = {200, 103, 206};
 	size_t off, n, maxcap = 0;
-	int i, got = 0;
+	int i, got = 0, bad = 0;
 
 	ipc_writer_init(&w);
 	build_three(&w);
@@ -491,12 +687,17 @@ START_TEST(test_bounded_memory)
 	/* Whole batches: the buffer empties after each. */
 	for (i = 0; i < 34000; i++) {
 		ipc_reader_feed(&r, w.buf.data, w.buf.size);
-		while (ipc_reader_next(&r, &m, &cause) == IPC_MSG)
-			check_three(got++ % 3, &m);
+		/* Plain checks in the hot loop: ck_assert is costly per call. */
+		while (ipc_reader_next(&r, &m, &cause) == IPC_MSG) {
+			if (m.type != want_type[got % 3])
+				bad++;
+			got++;
+		}
 		if (r.cap > maxcap)
 			maxcap = r.cap;
 	}
 	ck_assert_int_eq(got, 102000);
+	ck_assert_int_eq(bad, 0);
 	ck_assert_uint_le(maxcap, 4096);
 
 	/* 7-byte pieces: a partial frame is always left, so compaction must keep up. */
@@ -506,13 +707,17 @@ START_TEST(test_bounded_memory)
 		for (off = 0; off < w.buf.size; off += n) {
 			n = w.buf.size - off < 7 ? w.buf.size - off : 7;
 			ipc_reader_feed(&r, w.buf.data + off, n);
-			while (ipc_reader_next(&r, &m, &cause) == IPC_MSG)
+			while (ipc_reader_next(&r, &m, &cause) == IPC_MSG) {
+				if (m.type != want_type[got % 3])
+					bad++;
 				got++;
+			}
 		}
 		if (r.cap > maxcap)
 			maxcap = r.cap;
 	}
 	ck_assert_int_eq(got, 102000);
+	ck_assert_int_eq(bad, 0);
 	ck_assert_uint_le(maxcap, 4096);
 	ipc_reader_destroy(&r);
 	ipc_writer_destroy(&w);
@@ -754,14 +959,19 @@ frame_suite(void)
 	tcase_add_test(tc, test_space_commit);
 	tcase_add_test(tc, test_writer_oversize);
 	tcase_add_test(tc, test_getters);
+	tcase_add_test(tc, test_all_types);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_oversize);
 	tcase_add_test(tc, test_zero_length);
 	tcase_add_test(tc, test_garbage);
 	tcase_add_test(tc, test_wrong_shape);
 	tcase_add_test(tc, test_good_then_bad);
+	tcase_add_test(tc, test_bombs);
+	tcase_add_test(tc, test_every_prefix);
+	tcase_add_test(tc, test_mutations);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("memory");

@@ -561,6 +561,32 @@ START_TEST(test_close_with_queued_output)
 }
 END_TEST
 
+/* Freeing a peer with output queued pushes what the socket takes before closing. */
+START_TEST(test_free_flushes_best_effort)
+{
+	struct ipc_writer w;
+	char buf[65536];
+	size_t after = 0;
+	ssize_t n;
+
+	ipc_writer_init(&w);
+	build_big(&w, 1);
+	ck_assert_int_eq(ipc_peer_send(C.p, &w), 0);
+	ck_assert_uint_gt(ipc_peer_queued(C.p), 0);
+	/* Drain the socket without running the loop: only the free can refill it. */
+	while (read(C.sv[1], buf, sizeof(buf)) > 0)
+		;
+	ipc_peer_free(C.p);
+	C.p = NULL;
+	while ((n = read(C.sv[1], buf, sizeof(buf))) > 0)
+		after += (size_t)n;
+	ck_assert_int_eq(n, 0); /* then EOF: the fd was closed */
+	ck_assert_uint_gt(after, 0);
+	ck_assert_int_eq(C.nclose, 0);
+	ipc_writer_destroy(&w);
+}
+END_TEST
+
 Suite *peer_suite(void);
 
 Suite *
@@ -586,6 +612,7 @@ peer_suite(void)
 	tcase_add_test(tc, test_queue_limit);
 	tcase_add_test(tc, test_pause);
 	tcase_add_test(tc, test_close_with_queued_output);
+	tcase_add_test(tc, test_free_flushes_best_effort);
 	suite_add_tcase(s, tc);
 	return (s);
 }
