@@ -116,6 +116,7 @@ on_close(struct ipc_peer *p, const char *reason, void *arg)
 static void
 setup(void)
 {
+	int bufsz = 65536;
 	size_t i;
 
 	memset(&C, 0, sizeof(C));
@@ -123,6 +124,9 @@ setup(void)
 	C.free_on_close = true;
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, C.sv), 0);
 	ck_assert_int_ne(fcntl(C.sv[1], F_SETFL, O_NONBLOCK), -1);
+	/* Small kernel buffers, so 3 MiB can never fit and the queue is always used. */
+	ck_assert_int_eq(setsockopt(C.sv[0], SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz)), 0);
+	ck_assert_int_eq(setsockopt(C.sv[1], SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz)), 0);
 	C.loop = ev_loop_new(EVFLAG_AUTO);
 	ck_assert_ptr_nonnull(C.loop);
 	ev_timer_init(&C.tick, tick_cb, 0.005, 0.005);
