@@ -28,8 +28,10 @@
 /* Retention: one prune step every RETENTION_INTERVAL_S, at most this many jobs a step. */
 #define RETENTION_INTERVAL_S 60.0
 #define RETENTION_MAX_DELETE 1000
-/* On SIGTERM: workers get SIGTERM, then SIGKILL after this long. */
-#define STOP_GRACE_MS 3000
+/* On SIGTERM: workers are told to stop (MSG_JOB_CANCEL), and get SIGKILL after
+ * cancel_grace bounded to these. */
+#define STOP_GRACE_MIN_MS 1000
+#define STOP_GRACE_MAX_MS 20000
 /* A worker that exited but whose socket stays open (a grandchild holds it). */
 #define WORKER_LINGER_MS 2000
 /* jobsd-http: a listener that lived shorter than this crashed early; back off. */

@@ -416,14 +416,15 @@ run_finish(struct run *r)
 		j->status = JOB_COMPLETED;
 		j->progress = 100;
 		job_set_error(j, NULL);
+	} else if (jsd->stopping && !j->cancel_requested) {
+		/* told to stop by us, not by a user: whatever it answered */
+		j->status = JOB_FAILED;
+		job_set_error(j, "interrupted: daemon stopped");
 	} else if ((r->have_result && r->result_cancelled) || j->cancel_requested) {
 		j->status = JOB_CANCELLED;
 	} else if (r->have_result) {
 		j->status = JOB_FAILED;
 		job_set_error(j, r->result_error != NULL ? r->result_error : "job failed");
-	} else if (jsd->stopping) {
-		j->status = JOB_FAILED;
-		job_set_error(j, "interrupted: daemon stopped");
 	} else if (r->start_timed_out) {
 		j->status = JOB_FAILED;
 		job_set_error(j, "worker did not start");
@@ -444,7 +445,7 @@ run_finish(struct run *r)
 	}
 	log_info("%s: %s %s (worker %ld %s)", job_label(j->no), job_type_name(j->type),
 		 job_status_name(j->status), (long)r->pid, desc);
-	if (abnormal && !r->have_result) {
+	if (abnormal && !r->have_result && !jsd->stopping) {
 		if (store_failchk(jsd->store, &cause) != 0) {
 			log_warnx("store needs recovery after worker %ld died: %s; stopping",
 				  (long)r->pid, cause);
@@ -861,14 +862,29 @@ stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (w->repeat == 0.0) {
 		ev_timer_set(w, 2.0, 1.0);
 		ev_timer_start(loop, w);
-	} else
-		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	/* unkillable workers: record their jobs anyway */
+	TAILQ_FOREACH(r, &jsd->runs, entry) {
+		char *cause = NULL;
+
+		r->job.status = JOB_FAILED;
+		job_set_error(&r->job, "interrupted: daemon stopped");
+		r->job.end_ms = time_now_ms();
+		r->job.worker_pid = JOB_NULL;
+		if (store_job_put(jsd->store, &r->job, true, &cause) != 0) {
+			log_warnx("%s: %s", job_label(r->job.no), cause);
+			free(cause);
+		}
+	}
+	ev_break(loop, EVBREAK_ALL);
 }
 
 void
 supervisor_stop(struct jobsd *jsd, const char *why)
 {
 	struct run *r;
+	int grace;
 
 	if (jsd->stopping)
 		return;
@@ -878,11 +894,21 @@ supervisor_stop(struct jobsd *jsd, const char *why)
 	control_close(jsd);
 	http_stop(jsd);
 	ev_timer_stop(jsd->loop, &jsd->retention_timer);
+	/* Workers stop at a batch boundary like a cancel (a signal could catch them inside
+	 * Berkeley DB); those not yet talking get SIGTERM; SIGKILL after the grace. */
 	TAILQ_FOREACH(r, &jsd->runs, entry) {
-		kill_group(r, SIGTERM);
 		ev_timer_stop(jsd->loop, &r->kill_timer);
+		if (r->have_result || r->exited)
+			continue;
+		if (run_send_cancel(r) == -1)
+			kill_group(r, SIGTERM);
 	}
-	ev_timer_init(&jsd->stop_timer, stop_timer_cb, STOP_GRACE_MS / 1000.0, 0.0);
+	grace = jsd->conf.cancel_grace_ms;
+	if (grace < STOP_GRACE_MIN_MS)
+		grace = STOP_GRACE_MIN_MS;
+	if (grace > STOP_GRACE_MAX_MS)
+		grace = STOP_GRACE_MAX_MS;
+	ev_timer_init(&jsd->stop_timer, stop_timer_cb, grace / 1000.0, 0.0);
 	jsd->stop_timer.data = jsd;
 	ev_timer_start(jsd->loop, &jsd->stop_timer);
 	supervisor_maybe_exit(jsd);
