@@ -1,6 +1,8 @@
 /* job.c: the job model: type and status names, public ids, the record's lifecycle and
  * parameters, and its msgpack record codec (the value of the jobs database, also carried
  * over IPC). JSON renderings live in job_json.c. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -506,6 +508,20 @@ job_unpack_field(enum job_key key, const msgpack_object *v, struct job *j)
 	return (-1);
 }
 
+/* cause may be NULL when the caller only needs the verdict. */
+static void __attribute__((format(printf, 2, 3)))
+set_cause(char **cause, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cause == NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(cause, fmt, ap) == -1)
+		fatalx("%s: out of memory", __func__);
+	va_end(ap);
+}
+
 int
 job_unpack(const msgpack_object *o, struct job *j, char **cause)
 {
@@ -517,7 +533,7 @@ job_unpack(const msgpack_object *o, struct job *j, char **cause)
 
 	job_init(j);
 	if (o->type != MSGPACK_OBJECT_MAP) {
-		*cause = xstrdup("job record is not a map");
+		set_cause(cause, "job record is not a map");
 		return (-1);
 	}
 	/* The version first: it decides how everything else is read. */
@@ -528,35 +544,35 @@ job_unpack(const msgpack_object *o, struct job *j, char **cause)
 			break;
 	}
 	if (i == o->via.map.size) {
-		*cause = xstrdup("job record has no version");
+		set_cause(cause, "job record has no version");
 		return (-1);
 	}
 	if (get_uint(&kv->val, UINT32_MAX, &version) == -1 || version != JOB_RECORD_VERSION) {
-		*cause = xstrdup("job record has an unsupported version");
+		set_cause(cause, "job record has an unsupported version");
 		return (-1);
 	}
 	for (i = 0; i < o->via.map.size; i++) {
 		kv = &o->via.map.ptr[i];
 		if (kv->key.type != MSGPACK_OBJECT_STR) {
-			*cause = xstrdup("job record has a non-string key");
+			set_cause(cause, "job record has a non-string key");
 			goto fail;
 		}
 		key = job_key_of(kv->key.via.str.ptr, kv->key.via.str.size);
 		if (key != K_UNKNOWN) {
 			if (seen & (1u << key)) {
-				*cause = xasprintf("job record has a duplicate field \"%s\"",
+				set_cause(cause, "job record has a duplicate field \"%s\"",
 				    job_key_names[key]);
 				goto fail;
 			}
 			seen |= 1u << key;
 		}
 		if (job_unpack_field(key, &kv->val, j) == -1) {
-			*cause = xasprintf("job record has a bad field \"%s\"", job_key_names[key]);
+			set_cause(cause, "job record has a bad field \"%s\"", job_key_names[key]);
 			goto fail;
 		}
 	}
 	if ((seen & required) != required) {
-		*cause = xstrdup("job record lacks a required field");
+		set_cause(cause, "job record lacks a required field");
 		goto fail;
 	}
 	return (0);
@@ -658,24 +674,24 @@ job_decode(const void *data, size_t len, struct job *j, char **cause)
 
 	job_init(j);
 	if (data == NULL || len == 0) {
-		*cause = xstrdup("empty job record");
+		set_cause(cause, "empty job record");
 		return (-1);
 	}
 	if (msgpack_check_bounded(data, len) == -1) {
-		*cause = xstrdup("malformed or truncated job record");
+		set_cause(cause, "malformed or truncated job record");
 		return (-1);
 	}
 	msgpack_unpacked_init(&u);
 	ret = msgpack_unpack_next(&u, data, len, &off);
 	if (ret != MSGPACK_UNPACK_SUCCESS) {
 		msgpack_unpacked_destroy(&u);
-		*cause = xstrdup(ret == MSGPACK_UNPACK_CONTINUE ? "truncated job record" :
+		set_cause(cause, "%s", ret == MSGPACK_UNPACK_CONTINUE ? "truncated job record" :
 		    "malformed job record");
 		return (-1);
 	}
 	if (off != len) {
 		msgpack_unpacked_destroy(&u);
-		*cause = xstrdup("trailing bytes after job record");
+		set_cause(cause, "trailing bytes after job record");
 		return (-1);
 	}
 	rv = job_unpack(&u.data, j, cause);

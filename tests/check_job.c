@@ -332,6 +332,10 @@ START_TEST(test_codec_truncated)
 		free(cause);
 		free(copy);
 	}
+	/* cause is optional. */
+	ck_assert_int_eq(job_decode(sb.data, sb.size - 1, &d, NULL), -1);
+	ck_assert_int_eq(job_decode(sb.data, sb.size, &d, NULL), 0);
+	job_free(&d);
 	msgpack_sbuffer_write(&sb, "\xc0", 1);
 	cause = NULL;
 	ck_assert_int_eq(job_decode(sb.data, sb.size, &d, &cause), -1);
