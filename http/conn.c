@@ -93,8 +93,11 @@ conn_flush(struct conn *c)
 		if (c->closing) {
 			/* Nothing after a closing response is ever sent. */
 			while ((s = c->head) != NULL) {
-				if (s->wait != API_WAIT_NONE && c->on_drop != NULL)
-					c->on_drop(c, s);
+				if (s->wait != API_WAIT_NONE) {
+					c->nwaiting--;
+					if (c->on_drop != NULL)
+						c->on_drop(c, s);
+				}
 				c->head = s->next;
 				slot_free(s);
 			}
@@ -158,6 +161,7 @@ dispatch(struct conn *c, struct http_request *req)
 		s->ready = true;
 	else {
 		s->ipc_id = id;
+		c->nwaiting++;
 		if (c->on_wait != NULL)
 			c->on_wait(c, s);
 	}
@@ -170,8 +174,11 @@ conn_process(struct conn *c)
 	size_t used;
 	bool progress = false;
 
-	while (!c->stop_parsing && c->nslots < CONN_MAX_SLOTS && c->out.len < CONN_OUT_MAX &&
-	    c->in.len > 0) {
+	/* Requests are evaluated in order: nothing after one that waits for the
+	 * supervisor is looked at before it is answered (a GET pipelined after a DELETE
+	 * sees the job cancelled). */
+	while (!c->stop_parsing && c->nwaiting == 0 && c->nslots < CONN_MAX_SLOTS &&
+	    c->out.len < CONN_OUT_MAX && c->in.len > 0) {
 		pr = http_parser_feed(&c->parser, c->in.p, c->in.len, &used);
 		buf_consume(&c->in, used);
 		if (used > 0)
@@ -199,17 +206,20 @@ conn_reply(struct conn *c, struct conn_slot *s, const struct ipc_msg *m)
 		http_response_error(&s->resp, 503, "unavailable", "unavailable", NULL);
 	s->wait = API_WAIT_NONE;
 	s->ready = true;
+	c->nwaiting--;
 	conn_flush(c);
 }
 
 bool
 conn_request_started(const struct conn *c)
 {
-	return (c->parser.started || (c->in.len > 0 && !c->stop_parsing));
+	/* Bytes held back unparsed (behind a waiting request) are not the client's delay. */
+	return (c->parser.started && !c->parser.complete);
 }
 
 bool
 conn_idle(const struct conn *c)
 {
-	return (c->head == NULL && c->out.len == 0 && !conn_request_started(c));
+	return (c->head == NULL && c->out.len == 0 && c->in.len == 0 &&
+		!conn_request_started(c));
 }

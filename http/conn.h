@@ -27,6 +27,7 @@ struct conn {
 	struct conn_slot *head, **tailp;
 	size_t nslots;
 	unsigned long nrequests; /* dispatched so far */
+	size_t nwaiting;         /* slots waiting for the supervisor */
 	bool stop_parsing; /* after an error or a request that closes the connection */
 	bool closing;      /* the closing response is in out */
 	struct api *api;
