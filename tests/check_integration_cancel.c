@@ -1,0 +1,211 @@
+/* check_integration_cancel.c: cancelling jobs through jobctl against a real jobsd: a
+ * pending job (never starts, start_time null), a running job (stops at a batch boundary,
+ * its committed records stay), an ended job (conflict), and the exit codes of watch and
+ * submit --wait. Slow jobs use the worker's test parameters delay_ms and batch_size. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "lib/testlib.h"
+
+#define JOBCTL(d, r, ...) tl_jobctl((d), (r), __VA_ARGS__, (const char *)NULL)
+#define FIXTURE_TOTAL 24
+
+static yajl_val
+show_json(struct tl_daemon *d, const char *id)
+{
+	struct tl_run r;
+	yajl_val v;
+
+	ck_assert_int_eq(JOBCTL(d, &r, "--json", "show", id), 0);
+	v = tl_json(r.out);
+	ck_assert_msg(v != NULL, "not JSON: %s", r.out);
+	tl_run_free(&r);
+	return (v);
+}
+
+START_TEST(test_cancel_pending)
+{
+	struct tl_daemon *d = tl_daemon_new(&(struct tl_opts){.max_workers = 1});
+	char slow[32], queued[32];
+	struct tl_run r;
+	struct job jb;
+	yajl_val v;
+
+	tl_daemon_start(d);
+	tl_submit(d, slow, "full_sync", "delay_ms=200", "batch_size=1", NULL);
+	ck_assert(tl_wait_status(d, slow, JOB_RUNNING, 10000, &jb) == 0);
+	job_free(&jb);
+	tl_submit(d, queued, "owner_sync", NULL);
+	ck_assert_int_eq(tl_job(d, queued, false, &jb), 0);
+	ck_assert_int_eq(jb.status, JOB_PENDING); /* max_workers = 1 */
+	job_free(&jb);
+
+	ck_assert_int_eq(JOBCTL(d, &r, "cancel", queued), 0);
+	ck_assert_msg(strstr(r.out, queued) != NULL && strstr(r.out, "cancelled") != NULL, "%s",
+		      r.out);
+	tl_run_free(&r);
+
+	v = show_json(d, queued);
+	ck_assert_str_eq(tl_jstr(v, "status"), "cancelled");
+	ck_assert(tl_jnull(v, "start_time"));
+	ck_assert(tl_jstr(v, "end_time") != NULL);
+	ck_assert(tl_jstr(v, "cancelled_by") != NULL);
+	yajl_tree_free(v);
+
+	/* The slow job was not disturbed. */
+	ck_assert_int_eq(tl_job(d, slow, false, &jb), 0);
+	ck_assert_int_eq(jb.status, JOB_RUNNING);
+	job_free(&jb);
+
+	/* Cancelling an ended job is a conflict; --json gives the REST error body. */
+	ck_assert_int_eq(JOBCTL(d, &r, "cancel", queued), 1);
+	ck_assert_str_eq(r.out, "");
+	ck_assert(strncmp(r.err, "jobctl: ", 8) == 0);
+	tl_run_free(&r);
+	ck_assert_int_eq(JOBCTL(d, &r, "--json", "cancel", queued), 1);
+	v = tl_json(r.out);
+	ck_assert_msg(v != NULL, "%s", r.out);
+	ck_assert_int_eq(tl_jint(tl_jget(v, "error"), "status"), 409);
+	ck_assert_str_eq(tl_jstr(tl_jget(v, "error"), "code"), "conflict");
+	yajl_tree_free(v);
+	tl_run_free(&r);
+
+	/* cancel --json prints nothing on success, like DELETE's 204. */
+	ck_assert_int_eq(JOBCTL(d, &r, "cancel", "--json", slow), 0);
+	ck_assert_str_eq(r.out, "");
+	tl_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_cancel_running_keeps_committed)
+{
+	struct tl_daemon *d = tl_daemon_new(NULL);
+	int64_t some = 4, processed, created;
+	char id[32], id2[32];
+	struct tl_run r;
+	struct job jb;
+	yajl_val v;
+
+	tl_daemon_start(d);
+	tl_submit(d, id, "full_sync", "delay_ms=150", "batch_size=2", NULL);
+	ck_assert_msg(tl_wait_job(d, id, tl_pred_processed, &some, 15000, &jb) == 0,
+		      "never processed %d records", (int)some);
+	job_free(&jb);
+
+	/* cancel returns once the job is cancelled. */
+	ck_assert_int_eq(JOBCTL(d, &r, "cancel", id), 0);
+	ck_assert_msg(strstr(r.out, "cancelled after") != NULL, "%s", r.out);
+	tl_run_free(&r);
+	ck_assert_int_eq(tl_job(d, id, false, &jb), 0);
+	ck_assert_int_eq(jb.status, JOB_CANCELLED);
+	job_free(&jb);
+
+	v = show_json(d, id);
+	ck_assert_str_eq(tl_jstr(v, "status"), "cancelled");
+	ck_assert(tl_jstr(v, "start_time") != NULL && tl_jstr(v, "end_time") != NULL);
+	processed = tl_jint(v, "records_processed");
+	created = tl_jint(v, "records_created");
+	ck_assert_msg(processed >= 4 && processed < FIXTURE_TOTAL, "processed %lld",
+		      (long long)processed);
+	/* Everything processed so far was new, and committed in whole batches. */
+	ck_assert_int_eq(created, processed);
+	ck_assert_int_eq(tl_jint(v, "records_updated"), 0);
+	ck_assert_int_eq(tl_jint(v, "records_deleted"), 0);
+	ck_assert_int_eq(tl_jint(v, "total_records"), FIXTURE_TOTAL);
+	yajl_tree_free(v);
+
+	/* watch of a cancelled job: exit 4. */
+	ck_assert_int_eq(JOBCTL(d, &r, "watch", id), 4);
+	ck_assert(strstr(r.out, "cancelled") != NULL);
+	tl_run_free(&r);
+
+	/* The committed records are still there: a new full sync creates only the rest. */
+	ck_assert_int_eq(JOBCTL(d, &r, "--json", "submit", "full_sync", "--wait"), 0);
+	v = tl_json(r.out);
+	ck_assert_msg(v != NULL, "%s", r.out);
+	snprintf(id2, sizeof(id2), "%s", tl_jstr(v, "id"));
+	ck_assert_str_eq(tl_jstr(v, "status"), "completed");
+	ck_assert_int_eq(tl_jint(v, "records_created"), FIXTURE_TOTAL - created);
+	ck_assert_int_eq(tl_jint(v, "records_updated"), 0);
+	ck_assert_int_eq(tl_jint(v, "records_deleted"), 0);
+	yajl_tree_free(v);
+	tl_run_free(&r);
+}
+END_TEST
+
+START_TEST(test_watch_and_wait_exit_codes)
+{
+	struct tl_daemon *d = tl_daemon_new(NULL);
+	char id[32], *last;
+	struct tl_run r;
+	int lines;
+
+	tl_daemon_start(d);
+
+	/* watch without a terminal: plain lines when the step or percentage moves, no \r. */
+	tl_submit(d, id, "full_sync", "delay_ms=40", "batch_size=2", NULL);
+	ck_assert_int_eq(JOBCTL(d, &r, "watch", id), 0);
+	ck_assert(strchr(r.out, '\r') == NULL && strstr(r.out, "\033[") == NULL);
+	last = tl_last_line(r.out);
+	ck_assert_msg(strncmp(last, id, strlen(id)) == 0 &&
+			  strstr(last, "completed in") != NULL &&
+			  strstr(last, ": 24 created, 0 updated, 0 deleted") != NULL,
+		      "last line: %s", last);
+	free(last);
+	lines = tl_count_lines(r.out, "%");
+	ck_assert_msg(lines >= 1 && lines <= 60, "%d progress lines:\n%s", lines, r.out);
+	tl_run_free(&r);
+
+	/* A finished job: watch prints the summary and exits by its status. */
+	ck_assert_int_eq(JOBCTL(d, &r, "watch", id), 0);
+	ck_assert_int_eq(tl_count_lines(r.out, ""), 1);
+	tl_run_free(&r);
+
+	/* submit --wait of a job that fails (a parameter out of range): exit 3. */
+	ck_assert_int_eq(JOBCTL(d, &r, "submit", "full_sync", "--param", "batch_size=0", "--wait"),
+			 3);
+	last = tl_last_line(r.out);
+	ck_assert_msg(strstr(last, " failed ") != NULL && strstr(last, "batch_size") != NULL,
+		      "last line: %s", last);
+	free(last);
+	tl_run_free(&r);
+	ck_assert_int_eq(JOBCTL(d, &r, "--json", "submit", "full_sync", "--param",
+				"batch_size=0", "--wait"),
+			 3);
+	{
+		yajl_val v = tl_json(r.out);
+
+		ck_assert_msg(v != NULL, "%s", r.out);
+		ck_assert_str_eq(tl_jstr(v, "status"), "failed");
+		ck_assert(strstr(tl_jstr(v, "error"), "batch_size") != NULL);
+		yajl_tree_free(v);
+	}
+	tl_run_free(&r);
+
+	/* Usage errors exit 2 before anything is sent. */
+	ck_assert_int_eq(JOBCTL(d, &r, "submit", "full_sync", "--param", "novalue"), 2);
+	tl_run_free(&r);
+	ck_assert_int_eq(JOBCTL(d, &r, "watch"), 2);
+	tl_run_free(&r);
+}
+END_TEST
+
+Suite *integration_cancel_suite(void);
+
+Suite *
+integration_cancel_suite(void)
+{
+	Suite *s = suite_create("integration_cancel");
+	TCase *tc;
+
+	tc = tl_tcase("cancel", 60);
+	tcase_add_test(tc, test_cancel_pending);
+	tcase_add_test(tc, test_cancel_running_keeps_committed);
+	suite_add_tcase(s, tc);
+
+	tc = tl_tcase("watch", 60);
+	tcase_add_test(tc, test_watch_and_wait_exit_codes);
+	suite_add_tcase(s, tc);
+	return (s);
+}
