@@ -70,6 +70,10 @@ int identity_get(struct identity *id, DB_TXN *txn, enum ident_type t, const void
 		 size_t klen, void **data, size_t *len, char **cause);
 int identity_put(struct identity *id, DB_TXN *txn, enum ident_type t, const void *key,
 		 size_t klen, const void *data, size_t len, char **cause);
+/* Restamp the generation of an existing record whose value is len bytes long: a partial
+ * put of its last 8 bytes (logs 8 bytes instead of the record). */
+int identity_put_gen(struct identity *id, DB_TXN *txn, enum ident_type t, const void *key,
+		     size_t klen, size_t len, uint64_t gen, char **cause);
 /* 0, STORE_NOTFOUND, -1. */
 int identity_del(struct identity *id, DB_TXN *txn, enum ident_type t, const void *key,
 		 size_t klen, char **cause);

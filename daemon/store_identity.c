@@ -216,6 +216,40 @@ identity_put(struct identity *id, DB_TXN *txn, enum ident_type t, const void *ke
 }
 
 int
+identity_put_gen(struct identity *id, DB_TXN *txn, enum ident_type t, const void *key,
+    size_t klen, size_t len, uint64_t gen, char **cause)
+{
+	unsigned char b[8];
+	DBT k, v;
+	int i, ret;
+
+	if (len < IDENT_GEN_TAIL) {
+		*cause = xasprintf("%s: record without a generation", db_names[t]);
+		return -1;
+	}
+	for (i = 7; i >= 0; i--) {
+		b[i] = gen & 0xff;
+		gen >>= 8;
+	}
+	memset(&k, 0, sizeof k);
+	memset(&v, 0, sizeof v);
+	k.data = (void *)(uintptr_t)key;
+	k.size = (u_int32_t)klen;
+	v.data = b;
+	v.size = 8;
+	v.flags = DB_DBT_PARTIAL;
+	v.doff = (u_int32_t)(len - 8);
+	v.dlen = 8;
+	ret = id->db[t]->put(id->db[t], txn, &k, &v, 0);
+	if (ret != 0) {
+		if (cause != NULL)
+			*cause = xasprintf("%s put: %s", db_names[t], db_strerror(ret));
+		return -1;
+	}
+	return 0;
+}
+
+int
 identity_del(struct identity *id, DB_TXN *txn, enum ident_type t, const void *key,
     size_t klen, char **cause)
 {

@@ -247,11 +247,13 @@ upsert_row(struct sync_run *sr, struct csv_reader *r, const struct csv_row *row,
 		gen = identity_gen(old, oldlen); /* only full syncs stamp generations */
 	identity_encode(&sr->val, sr->fields, n, gen);
 	if (rv == 0 && identity_same(old, oldlen, sr->val.data, sr->val.size)) {
-		if (identity_gen(old, oldlen) == gen) {
-			free(old);
-			return 0; /* unchanged, nothing to write */
-		}
-		/* Unchanged, but seen by this sync: restamp. */
+		rv = 0;
+		/* Unchanged; if seen by a new sync, restamp just the generation. */
+		if (identity_gen(old, oldlen) != gen)
+			rv = identity_put_gen(sr->id, b->txn, t, sr->key, klen, oldlen, gen,
+			    error);
+		free(old);
+		return rv;
 	} else if (rv == 0)
 		b->updated[t]++;
 	else
