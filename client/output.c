@@ -140,6 +140,10 @@ out_final_line(const struct job *j, char *buf, size_t len)
 			 j->error != NULL ? j->error : "unknown error");
 		break;
 	case JOB_CANCELLED:
+		if (j->start_ms == JOB_NULL) {
+			snprintf(buf, len, "%s cancelled before it started", id);
+			break;
+		}
 		snprintf(buf, len,
 			 "%s cancelled after %s (%s of %s records processed: %s created, %s "
 			 "updated, %s deleted)",
