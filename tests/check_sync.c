@@ -98,6 +98,8 @@ t_cancelled(struct job_ctx *ctx)
 }
 
 /* Run one job of type on fixture dir (under fixtures/sync, or absolute). */
+static const char *extra_key, *extra_value; /* one more job parameter for the next run */
+
 static struct tjob *
 run(enum job_type type, const char *fixture, int max_delete_percent, const char *batch,
     int cancel_on)
@@ -110,6 +112,9 @@ run(enum job_type type, const char *fixture, int max_delete_percent, const char 
 	t->job.type = type;
 	if (batch != NULL)
 		job_param_add(&t->job, "batch_size", batch);
+	if (extra_key != NULL)
+		job_param_add(&t->job, extra_key, extra_value);
+	extra_key = extra_value = NULL;
 	snprintf(t->conf.data_dir, sizeof t->conf.data_dir, "%s", tmpdir);
 	snprintf(t->conf.source_name, sizeof t->conf.source_name, "test");
 	snprintf(t->conf.source_type, sizeof t->conf.source_type, "csv");
@@ -298,11 +303,14 @@ START_TEST(delete_safety)
 	tfree(t);
 	expect_counts(2, 5, 4, 3, 4);
 
-	/* The one-type sync checks the same way; at 60% it goes through. */
+	/* The one-type sync checks the same way; at max 60 the 60% go through. */
 	t = run(JOB_OWNER_SYNC, "truncated", 19, NULL, 0);
 	expect(t, JOB_RUN_FAILED, 0, 0, 0);
 	tfree(t);
-	t = run(JOB_OWNER_SYNC, "truncated", 60, NULL, 0);
+	/* The job parameter overrides the configuration. */
+	extra_key = "max_delete_percent";
+	extra_value = "60";
+	t = run(JOB_OWNER_SYNC, "truncated", 20, NULL, 0);
 	expect(t, JOB_RUN_OK, 0, 0, 3);
 	ck_assert_str_eq(t->steps, "Counting records;Processing owners;"
 	    "Checking for removed records;Deleting removed owners;");

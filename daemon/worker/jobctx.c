@@ -34,7 +34,7 @@ int
 job_ctx_init(struct job_ctx *ctx, struct store *s, const struct job *j,
     const struct worker_conf *conf, char **cause)
 {
-	long batch = JOB_BATCH_DEFAULT, delay = 0;
+	long batch = JOB_BATCH_DEFAULT, delay = 0, pct;
 
 	memset(ctx, 0, sizeof *ctx);
 	ctx->store = s;
@@ -46,6 +46,10 @@ job_ctx_init(struct job_ctx *ctx, struct store *s, const struct job *j,
 		return -1;
 	if (param_int(j, "delay_ms", 0, JOB_DELAY_MAX, &delay, cause) != 0)
 		return -1;
+	pct = conf->max_delete_percent;
+	if (param_int(j, "max_delete_percent", 0, 100, &pct, cause) != 0)
+		return -1;
+	ctx->max_delete_percent = (int)pct;
 	ctx->batch_size = (size_t)batch;
 	ctx->delay_ms = (int)delay;
 	return 0;

@@ -49,6 +49,7 @@ struct job_ctx {
 	/* From the job's parameters (test hooks, see job_ctx_init). */
 	size_t batch_size;
 	int delay_ms;
+	int max_delete_percent; /* conf's, or the job's max_delete_percent parameter */
 
 	/* Callbacks; any may be NULL. */
 	job_step_cb on_step;
@@ -68,8 +69,10 @@ struct job_ctx {
 };
 
 /* Fill ctx with the defaults and the job's parameters batch_size=N (1..100000, default
- * 1000) and delay_ms=N (0..10000; each batch then sleeps that long: a test hook to make
- * jobs slow enough to cancel). -1 and *cause for an invalid value. */
+ * 1000), delay_ms=N (0..10000; each batch then sleeps that long: a test hook to make
+ * jobs slow enough to cancel) and max_delete_percent=N (0..100, overrides the
+ * configuration for this job: the operator's way past a refused deletion).
+ * -1 and *cause for an invalid value. */
 int job_ctx_init(struct job_ctx *ctx, struct store *s, const struct job *j,
 		 const struct worker_conf *conf, char **cause);
 

@@ -481,7 +481,7 @@ out:
 static int
 check_deletions(struct sync_run *sr, uint64_t todel[IDENT_TYPE_COUNT], char **error)
 {
-	int pct = sr->ctx->conf->max_delete_percent;
+	int pct = sr->ctx->max_delete_percent;
 	uint64_t total, other, stored, shown;
 	int t;
 
@@ -631,7 +631,11 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 		goto out;
 	}
 	if (*dir == '\0') {
-		*error = xstrdup("no source configured");
+		if (job_param_get(ctx->job, "source") != NULL)
+			*error = xasprintf("source '%s' is not configured",
+			    job_param_get(ctx->job, "source"));
+		else
+			*error = xstrdup("no source configured");
 		goto out;
 	}
 	if (stat(dir, &st) != 0) {
