@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "csvio.h"
@@ -155,7 +156,49 @@ column(struct csv_in *in, const char *name, int required, char **cause)
 	return (c);
 }
 
-/* Pass 1: rows, newest modified_at, highest generated ids. */
+/* The newest deleted_at of SRC/deletions.csv, if SRC has one (it was itself mutated):
+ * a sync's watermark covers deleted_at too, so changes must be newer than these. */
+static int
+scan_deletions(struct mutate_state *st, char **cause)
+{
+	struct csv_in	 in;
+	char		*path;
+	int		 dcol, r;
+	int64_t		 t;
+
+	path = xasprintf("%s/deletions.csv", st->src);
+	r = access(path, F_OK);
+	free(path);
+	if (r == -1)
+		return (0);
+	if (csv_in_open(&in, st->src, "deletions.csv", cause) == -1)
+		return (-1);
+	if ((r = csv_in_read(&in, cause)) != 1) {
+		csv_in_close(&in);
+		return (r);
+	}
+	if ((dcol = column(&in, "deleted_at", 1, cause)) == -1)
+		goto fail;
+	while ((r = csv_in_read(&in, cause)) == 1) {
+		if ((size_t)dcol >= in.nfields ||
+		    dg_parse_time(in.fields[dcol], &t) == -1) {
+			*cause = xasprintf("%s:%llu: bad deleted_at", in.path,
+			    (unsigned long long)in.lineno);
+			goto fail;
+		}
+		if (t > st->src_max)
+			st->src_max = t;
+	}
+	if (r == -1)
+		goto fail;
+	csv_in_close(&in);
+	return (0);
+fail:
+	csv_in_close(&in);
+	return (-1);
+}
+
+/* Pass 1: rows, newest modified_at (and deleted_at), highest generated ids. */
 static int
 scan(struct mutate_state *st, char **cause)
 {
@@ -205,7 +248,7 @@ scan(struct mutate_state *st, char **cause)
 			goto fail;
 		csv_in_close(&in);
 	}
-	return (0);
+	return (scan_deletions(st, cause));
 fail:
 	csv_in_close(&in);
 	return (-1);
