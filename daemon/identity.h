@@ -82,7 +82,8 @@ int identity_del(struct identity *id, DB_TXN *txn, enum ident_type t, const void
 int identity_count(struct identity *id, enum ident_type t, uint64_t gen, uint64_t *total,
 		   uint64_t *other, char **cause);
 
-/* Meta helpers; a missing value reads as 0. */
+/* Meta helpers; a missing value reads as 0. Inside a transaction a lock conflict is
+ * returned as the Berkeley DB code (DB_LOCK_DEADLOCK) for store_with_txn to retry. */
 int identity_meta_get_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t *v,
 			  char **cause);
 int identity_meta_put_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t v,

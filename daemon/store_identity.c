@@ -315,7 +315,7 @@ identity_meta_get_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t *v
 		return 0;
 	}
 	if (rv != 0)
-		return -1;
+		return rv; /* -1, or a retryable lock conflict inside txn */
 	if (len != 8) {
 		*cause = xasprintf("meta %s: bad length %zu", key, len);
 		return -1;
@@ -337,5 +337,5 @@ identity_meta_put_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t v,
 		b[i] = v & 0xff;
 		v >>= 8;
 	}
-	return store_meta_put(s, txn, key, b, sizeof b, cause) == 0 ? 0 : -1;
+	return store_meta_put(s, txn, key, b, sizeof b, cause);
 }

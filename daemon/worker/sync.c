@@ -76,6 +76,7 @@ struct sync_run {
 	size_t keycap;
 	struct ident_field *fields;
 	size_t nfields_cap;
+	char *tcause; /* error inside a store_with_txn callback */
 };
 
 /* One row handler per kind of file; adds to the pending counters of the batch. */
@@ -387,7 +388,7 @@ process_file(struct sync_run *sr, const char *file, const char *const *reqnames,
 	if (batch_commit(sr, &b, error) != 0)
 		goto out;
 	ctx->processed = base + (int64_t)(csv_good_rows(r) + csv_bad_rows(r));
-	job_ctx_progress(ctx);
+	job_ctx_progress_now(ctx); /* the file is done: report its exact count */
 	res = JOB_RUN_OK;
 out:
 	csv_close(r);
@@ -508,7 +509,8 @@ check_deletions(struct sync_run *sr, uint64_t todel[IDENT_TYPE_COUNT], char **er
 	return 0;
 }
 
-/* Watermark: int64 ms, big-endian; *ms = INT64_MIN when there is none yet. */
+/* Watermark: int64 ms, big-endian; *ms = INT64_MIN when there is none yet. Returns 0, -1
+ * with *error, or a retryable Berkeley DB code. */
 static int
 watermark_get(struct store *s, DB_TXN *txn, int64_t *ms, char **error)
 {
@@ -523,7 +525,7 @@ watermark_get(struct store *s, DB_TXN *txn, int64_t *ms, char **error)
 		return 0;
 	}
 	if (rv != 0)
-		return -1;
+		return rv;
 	if (len != 8) {
 		*error = xasprintf("meta %s: bad length %zu", IDENT_META_WATERMARK, len);
 		return -1;
@@ -545,64 +547,77 @@ watermark_put(struct store *s, DB_TXN *txn, int64_t ms, char **error)
 		b[i] = v & 0xff;
 		v >>= 8;
 	}
-	return store_meta_put(s, txn, IDENT_META_WATERMARK, b, sizeof b, error) == 0 ? 0 : -1;
+	return store_meta_put(s, txn, IDENT_META_WATERMARK, b, sizeof b, error);
 }
 
-/* Take a new generation (full and one-type syncs) and read the watermark. */
+/* In a transaction (store_with_txn retries it on lock conflicts): take a new generation
+ * (full and one-type syncs) and read the watermark. */
+static int
+begin_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct sync_run *sr = arg;
+	int rv;
+
+	free(sr->tcause);
+	sr->tcause = NULL;
+	if ((rv = identity_meta_get_u64(s, txn, IDENT_META_GEN, &sr->gen, &sr->tcause)) != 0 ||
+	    (rv = watermark_get(s, txn, &sr->watermark, &sr->tcause)) != 0)
+		return rv;
+	if (sr->mode == MODE_FULL) {
+		sr->gen++;
+		rv = identity_meta_put_u64(s, txn, IDENT_META_GEN, sr->gen, &sr->tcause);
+	}
+	return rv;
+}
+
+/* Move the watermark forward. */
+static int
+finish_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct sync_run *sr = arg;
+	int64_t cur;
+	int rv;
+
+	free(sr->tcause);
+	sr->tcause = NULL;
+	if ((rv = watermark_get(s, txn, &cur, &sr->tcause)) != 0)
+		return rv;
+	if (sr->seen_max > cur)
+		rv = watermark_put(s, txn, sr->seen_max, &sr->tcause);
+	return rv;
+}
+
+static int
+with_txn(struct sync_run *sr, uint32_t flags, store_txn_fn fn, const char *what,
+    char **error)
+{
+	char *cause = NULL;
+
+	if (store_with_txn(sr->ctx->store, flags, fn, sr, &cause) == 0)
+		return 0;
+	if (sr->tcause != NULL) {
+		*error = sr->tcause;
+		sr->tcause = NULL;
+		free(cause);
+	} else if (cause != NULL)
+		*error = cause;
+	else
+		*error = xasprintf("%s failed", what);
+	return -1;
+}
+
+/* The generation commit need not be synchronous; the watermark's is (and it makes every
+ * batch before it durable). */
 static int
 sync_begin(struct sync_run *sr, char **error)
 {
-	struct store *s = sr->ctx->store;
-	DB_TXN *txn;
-	int ret;
-
-	if (txn_begin(sr, &txn, error) != 0)
-		return -1;
-	if (identity_meta_get_u64(s, txn, IDENT_META_GEN, &sr->gen, error) != 0 ||
-	    watermark_get(s, txn, &sr->watermark, error) != 0)
-		goto fail;
-	if (sr->mode == MODE_FULL) {
-		sr->gen++;
-		if (identity_meta_put_u64(s, txn, IDENT_META_GEN, sr->gen, error) != 0)
-			goto fail;
-	}
-	if ((ret = txn->commit(txn, 0)) != 0) {
-		*error = xasprintf("cannot commit the sync generation: %s", db_strerror(ret));
-		return -1;
-	}
-	return 0;
-fail:
-	txn->abort(txn);
-	return -1;
+	return with_txn(sr, DB_TXN_NOSYNC, begin_txn, "taking a sync generation", error);
 }
 
-/* Move the watermark forward, committed durably (which also makes every batch before it
- * durable). */
 static int
 sync_finish(struct sync_run *sr, char **error)
 {
-	struct store *s = sr->ctx->store;
-	DB_ENV *env = store_env(s);
-	DB_TXN *txn;
-	int64_t cur;
-	int ret;
-
-	if ((ret = env->txn_begin(env, NULL, &txn, 0)) != 0) {
-		*error = xasprintf("cannot begin a transaction: %s", db_strerror(ret));
-		return -1;
-	}
-	if (watermark_get(s, txn, &cur, error) != 0)
-		goto fail;
-	if (sr->seen_max > cur && watermark_put(s, txn, sr->seen_max, error) != 0)
-		goto fail;
-	if ((ret = txn->commit(txn, 0)) != 0) {
-		*error = xasprintf("cannot commit the watermark: %s", db_strerror(ret));
-		return -1;
-	}
-	return 0;
-fail:
-	txn->abort(txn);
-	return -1;
+	return with_txn(sr, 0, finish_txn, "moving the sync watermark", error);
 }
 
 static const char *const deletion_req[] = { "entity", "id", "deleted_at", NULL };
@@ -760,6 +775,7 @@ out:
 	msgpack_sbuffer_destroy(&sr.val);
 	free(sr.key);
 	free(sr.fields);
+	free(sr.tcause);
 	return res;
 }
 
