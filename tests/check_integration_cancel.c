@@ -157,6 +157,19 @@ START_TEST(test_watch_and_wait_exit_codes)
 	ck_assert_msg(lines >= 1 && lines <= 60, "%d progress lines:\n%s", lines, r.out);
 	tl_run_free(&r);
 
+	/* On a terminal: one line redrawn in place, then the summary on its own line. */
+	tl_submit(d, id, "full_sync", "delay_ms=40", "batch_size=2", NULL);
+	ck_assert_int_eq(tl_jobctl_tty(d, &r, "watch", id, NULL), 0);
+	ck_assert_msg(strstr(r.out, "\r[") != NULL && strstr(r.out, "\033[K") != NULL,
+		      "no redraw: %s", r.out);
+	ck_assert_msg(strstr(r.out, "[####################] 100% ") != NULL, "%s", r.out);
+	last = tl_last_line(r.out);
+	ck_assert_msg(strstr(last, " completed in ") != NULL &&
+			  strstr(last, ": 0 created, 0 updated, 0 deleted") != NULL,
+		      "last line: %s", last);
+	free(last);
+	tl_run_free(&r);
+
 	/* A finished job: watch prints the summary and exits by its status. */
 	ck_assert_int_eq(JOBCTL(d, &r, "watch", id), 0);
 	ck_assert_int_eq(tl_count_lines(r.out, ""), 1);

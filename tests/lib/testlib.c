@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -521,6 +522,83 @@ tl_submit(struct tl_daemon *d, char id[32], const char *type, ...)
 		ck_abort_msg("jobctl submit %s: exit %d: %s%s", type, r.status, r.out, r.err);
 	tl_json_id(r.out, id);
 	tl_run_free(&r);
+}
+
+int
+tl_jobctl_tty(struct tl_daemon *d, struct tl_run *r, ...)
+{
+	char prog[PATH_MAX], *argv[64], *buf = NULL;
+	size_t n = 0, len = 0, cap = 0;
+	pid_t pid, self = getpid();
+	struct pollfd pfd;
+	int64_t deadline;
+	const char *a;
+	int master, status = 0;
+	bool killed = false;
+	ssize_t got;
+	va_list ap;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(prog, sizeof(prog), "%s/jobctl", tl_bin_dir());
+	argv[n++] = prog;
+	argv[n++] = xstrdup("-s");
+	argv[n++] = xstrdup(d != NULL ? d->socket : "/nonexistent/jobsd.sock");
+	va_start(ap, r);
+	while (n < 63 && (a = va_arg(ap, const char *)) != NULL)
+		argv[n++] = xstrdup(a);
+	va_end(ap);
+	argv[n] = NULL;
+
+	if ((pid = forkpty(&master, NULL, NULL, NULL)) == -1)
+		ck_abort_msg("forkpty: %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != self)
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		closefrom(3);
+		unsetenv("JOBSD_SOCKET");
+		execv(prog, argv);
+		_exit(127);
+	}
+	while (n > 1)
+		free(argv[--n]);
+
+	pfd.fd = master;
+	pfd.events = POLLIN;
+	deadline = tl_now_ms() + TL_RUN_TIMEOUT_MS;
+	for (;;) {
+		int64_t left = deadline - tl_now_ms();
+
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			killed = true;
+			break;
+		}
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		if (cap - len < 4096) {
+			cap = cap * 2 + 8192;
+			buf = xrealloc(buf, cap);
+		}
+		got = read(master, buf + len, cap - len - 1);
+		if (got > 0)
+			len += (size_t)got;
+		else if (got == 0 || errno != EINTR)
+			break; /* EIO once the child has gone */
+	}
+	close(master);
+	if (buf == NULL)
+		buf = xmalloc(1);
+	buf[len] = '\0';
+	r->out = buf;
+	r->err = xstrdup("");
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (killed)
+		ck_abort_msg("jobctl on a tty did not finish: %s", r->out);
+	return (r->status);
 }
 
 char *

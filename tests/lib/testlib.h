@@ -99,6 +99,9 @@ void tl_track_pid(struct tl_daemon *d, pid_t pid);
  * status; the run is bounded by TL_RUN_TIMEOUT_MS (killed and failed beyond it). */
 int tl_jobctl(struct tl_daemon *d, struct tl_run *r, ...) __attribute__((sentinel));
 int tl_jobctlv(struct tl_daemon *d, struct tl_run *r, const char *const *args);
+/* Like tl_jobctl, with stdout and stderr on a pseudo-terminal (merged into r->out; the
+ * terminal turns each \n into \r\n). */
+int tl_jobctl_tty(struct tl_daemon *d, struct tl_run *r, ...) __attribute__((sentinel));
 /* Run any program (argv[0] a path) with env additions "K=V" (NULL-terminated, may be NULL). */
 int tl_run(struct tl_run *r, const char *const *argv, const char *const *env, int timeout_ms);
 void tl_run_free(struct tl_run *r);
