@@ -368,7 +368,7 @@ control_open(struct jobsd *jsd, char **cause)
 		*cause = xasprintf("socket %s: path too long", path);
 		return (-1);
 	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
 
 	/* A live daemon answers on the socket: never steal it. A stale one is removed. */
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
