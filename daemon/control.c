@@ -43,6 +43,7 @@ static const struct handler {
 msgpack_packer *
 reply_begin(struct client *c, uint32_t id)
 {
+	c->jsd->reply_id = id;
 	return (ipc_begin(&c->jsd->w, MSG_CTL_OK, id));
 }
 
@@ -50,14 +51,12 @@ void
 reply_end(struct client *c)
 {
 	struct ipc_writer *w = &c->jsd->w;
-	uint32_t id;
 
 	if (ipc_end(w) == -1) {
 		/* the reply is over IPC_MAX_FRAME: say so instead */
 		ipc_writer_reset(w);
-		id = 0;
 		log_warnx("reply too large for the IPC frame limit");
-		reply_fail(c, id, 500, IPC_ERR_INTERNAL, NULL, "reply too large");
+		reply_fail(c, c->jsd->reply_id, 500, IPC_ERR_INTERNAL, NULL, "reply too large");
 		return;
 	}
 	if (c->peer == NULL || c->dead) {

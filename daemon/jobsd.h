@@ -146,6 +146,7 @@ struct jobsd {
 	size_t nhprocs;
 
 	struct ipc_writer w; /* scratch writer for replies and worker messages */
+	uint32_t reply_id;    /* of the reply being built */
 	ev_check gc;          /* frees closed clients outside their callbacks */
 	bool gc_needed;
 	int exit_code;
