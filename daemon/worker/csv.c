@@ -84,6 +84,44 @@ rec_addc(struct csv_reader *r, char c)
 	r->rec[r->reclen++] = c;
 }
 
+/* Append n bytes of plain field data. */
+static void
+rec_addn(struct csv_reader *r, const char *p, size_t n)
+{
+	if (r->reclen + n + 2 > CSV_MAX_RECORD) {
+		if (r->bad == NULL)
+			r->bad = "record longer than 1 MiB";
+		return;
+	}
+	if (r->reclen + n + 2 > r->reccap) {
+		while (r->reclen + n + 2 > r->reccap)
+			r->reccap = r->reccap ? r->reccap * 2 : 1024;
+		r->rec = xrealloc(r->rec, r->reccap);
+	}
+	memcpy(r->rec + r->reclen, p, n);
+	r->reclen += n;
+}
+
+/* Fast path: the run of bytes in the buffer up to the next byte that matters in state st
+ * (, CR LF outside quotes; " LF inside) is field data; copy it at once. */
+static void
+rec_span(struct csv_reader *r, enum rec_state st)
+{
+	const char *p = r->buf + r->bpos, *end = r->buf + r->blen, *q = p;
+
+	if (st == ST_UNQUOTED) {
+		while (q < end && *q != ',' && *q != '\n' && *q != '\r')
+			q++;
+	} else {
+		while (q < end && *q != '"' && *q != '\n')
+			q++;
+	}
+	if (q > p) {
+		rec_addn(r, p, (size_t)(q - p));
+		r->bpos += (size_t)(q - p);
+	}
+}
+
 static void
 rec_end_field(struct csv_reader *r)
 {
@@ -121,6 +159,8 @@ rec_read(struct csv_reader *r, uint64_t *start_line)
 	r->quoted_any = false;
 	*start_line = r->line;
 	for (;;) {
+		if (st == ST_UNQUOTED || st == ST_QUOTED)
+			rec_span(r, st);
 		c = csv_getc(r);
 		if (c == -2)
 			return -1;
