@@ -18,6 +18,10 @@
 #include <check.h>
 #include <yajl/yajl_tree.h>
 
+#include "job.h"
+#include "store.h"
+#include "worker/jobctx.h"
+
 Suite *datagen_suite(void);
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -851,6 +855,78 @@ START_TEST(test_mutate_zero)
 }
 END_TEST
 
+/* Run one sync job of the real worker code in-process on store s (data dir dd). */
+static void
+sync_dir(struct store *s, const char *dd, enum job_type type, const char *src,
+    long long *c, long long *u, long long *d)
+{
+	struct job		 j;
+	struct worker_conf	 conf;
+	struct job_ctx		 ctx;
+	char			*cause = NULL;
+	int			 rv;
+
+	memset(&conf, 0, sizeof conf);
+	job_init(&j);
+	j.no = 1;
+	j.type = type;
+	snprintf(conf.data_dir, sizeof conf.data_dir, "%s", dd);
+	snprintf(conf.source_name, sizeof conf.source_name, "datagen");
+	snprintf(conf.source_type, sizeof conf.source_type, "csv");
+	snprintf(conf.source_path, sizeof conf.source_path, "%s", src);
+	conf.max_delete_percent = 100;
+	ck_assert_msg(job_ctx_init(&ctx, s, &j, &conf, &cause) == 0, "%s", cause);
+	rv = job_run(&ctx, &cause);
+	ck_assert_msg(rv == 0, "sync of %s: %s", src, cause ? cause : "-");
+	*c = ctx.created;
+	*u = ctx.updated;
+	*d = ctx.deleted;
+	free(cause);
+	job_free(&j);
+}
+
+/* The contract with the sync jobs: after a sync of SRC, an incremental sync of the
+ * mutated DIR, and (on another store) a full sync of it, report exactly the manifest's
+ * created/updated/deleted; a full sync of SRC creates every row. */
+START_TEST(test_mutate_sync_contract)
+{
+	struct store	*s;
+	char		*cause = NULL;
+	yajl_val	 m, g;
+	long long	 c, u, d;
+	const char	*mode;
+	int		 pass;
+
+	log_set_level(LOG_LVL_WARN);	/* the sync's per-type info lines */
+	generate("src", "400", "21");
+	ck_assert_int_eq(run_datagen(NULL, "--mutate", "15", "--from", path_in("src", NULL),
+	    "--out", path_in("dst", NULL), "--seed", "3", "-q", NULL), 0);
+	m = manifest("dst");
+	g = manifest("src");
+	for (pass = 0; pass < 2; pass++) {
+		mode = pass == 0 ? "store-incr" : "store-full";
+		ck_assert_int_eq(mkdir(path_in(mode, NULL), 0700), 0);
+		ck_assert_msg(store_open(path_in(mode, NULL), STORE_SUPERVISOR, &s,
+		    &cause) == 0, "store_open: %s", cause);
+		sync_dir(s, path_in(mode, NULL), JOB_FULL_SYNC, path_in("src", NULL), &c, &u,
+		    &d);
+		ck_assert_int_eq(c, mnum(g, "rows", "applications", NULL) +
+		    mnum(g, "rows", "owners", NULL) + mnum(g, "rows", "accounts", NULL) +
+		    mnum(g, "rows", "groups", NULL) + mnum(g, "rows", "memberships", NULL));
+		ck_assert_int_eq(u, 0);
+		ck_assert_int_eq(d, 0);
+		sync_dir(s, path_in(mode, NULL), pass == 0 ? JOB_INCREMENTAL_SYNC :
+		    JOB_FULL_SYNC, path_in("dst", NULL), &c, &u, &d);
+		ck_assert_int_eq(c, mnum(m, "totals", "created", NULL));
+		ck_assert_int_eq(u, mnum(m, "totals", "updated", NULL));
+		ck_assert_int_eq(d, mnum(m, "totals", "deleted", NULL));
+		store_close(s);
+	}
+	yajl_tree_free(m);
+	yajl_tree_free(g);
+}
+END_TEST
+
 static void
 expect_usage(const char *needle, ...)
 {
@@ -923,6 +999,7 @@ datagen_suite(void)
 	tcase_add_test(tc, test_known_numbers_n1000);
 	tcase_add_test(tc, test_mutate_matches_diff);
 	tcase_add_test(tc, test_mutate_zero);
+	tcase_add_test(tc, test_mutate_sync_contract);
 	tcase_add_test(tc, test_bad_arguments);
 	suite_add_tcase(s, tc);
 	return (s);
