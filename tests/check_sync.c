@@ -439,6 +439,51 @@ START_TEST(errors)
 }
 END_TEST
 
+/* Write owners.csv into dir with those of the owners o00..o49 whose number is a multiple
+ * of every. */
+static void
+write_owners(const char *dir, int every)
+{
+	char path[PATH_MAX + 32], *buf = malloc(8192);
+	size_t len = 0;
+	int i;
+
+	len += (size_t)snprintf(buf + len, 8192 - len, "id,display_name,modified_at\n");
+	for (i = 0; i < 50; i++) {
+		if (i % every == 0)
+			len += (size_t)snprintf(buf + len, 8192 - len,
+			    "o%02d,Owner %d,2024-01-01T00:00:00Z\n", i, i);
+	}
+	snprintf(path, sizeof path, "%s/owners.csv", dir);
+	tl_write_file(path, buf);
+	free(buf);
+}
+
+START_TEST(delete_many_in_batches)
+{
+	struct tjob *t;
+	char dir[PATH_MAX + 16], key[8];
+	int i;
+
+	snprintf(dir, sizeof dir, "%s/src", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	write_owners(dir, 1);
+	t = run(JOB_OWNER_SYNC, dir, 20, "3", 0);
+	expect(t, JOB_RUN_OK, 50, 0, 0);
+	tfree(t);
+	/* Keep o00, o05, ..., o45: 40 of 50 go, in transactions of 3 deletions. */
+	write_owners(dir, 5);
+	t = run(JOB_OWNER_SYNC, dir, 80, "3", 0);
+	expect(t, JOB_RUN_OK, 0, 0, 40);
+	tfree(t);
+	ck_assert_uint_eq(count(IDENT_OWNER), 10);
+	for (i = 0; i < 50; i++) {
+		snprintf(key, sizeof key, "o%02d", i);
+		expect_field(IDENT_OWNER, key, "id", i % 5 == 0 ? key : NULL);
+	}
+}
+END_TEST
+
 START_TEST(bad_parameters)
 {
 	struct job j;
@@ -736,6 +781,7 @@ sync_suite(void)
 	tcase_add_test(tc, bad_rows);
 	tcase_add_test(tc, cancel_keeps_committed_batches);
 	tcase_add_test(tc, errors);
+	tcase_add_test(tc, delete_many_in_batches);
 	tcase_add_test(tc, bad_parameters);
 	suite_add_tcase(s, tc);
 

@@ -221,8 +221,7 @@ rec_read(struct csv_reader *r, uint64_t *start_line)
 			else {
 				if (r->bad == NULL)
 					r->bad = "unexpected character after a closing quote";
-				if (c != '\r')
-					rec_addc(r, (char)c);
+				rec_addc(r, (char)c);
 				st = ST_UNQUOTED;
 			}
 			break;

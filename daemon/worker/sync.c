@@ -629,7 +629,7 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 	struct sync_run sr;
 	struct stat st;
 	uint64_t n, todel[IDENT_TYPE_COUNT];
-	char *path, *cause = NULL, step[JOB_STEP_MAX];
+	char *path, step[JOB_STEP_MAX];
 	const char *type = ctx->conf->source_type, *dir = ctx->conf->source_path;
 	int res = JOB_RUN_FAILED, t;
 
@@ -770,7 +770,6 @@ out:
 	if (res == JOB_RUN_CANCELLED && !ctx->aborted)
 		job_ctx_log(ctx, LOG_LVL_INFO, "cancelled: %lld of %lld records processed "
 		    "and committed", (long long)ctx->processed, (long long)ctx->total);
-	free(cause);
 	identity_close(sr.id);
 	msgpack_sbuffer_destroy(&sr.val);
 	free(sr.key);
