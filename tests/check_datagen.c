@@ -852,6 +852,10 @@ START_TEST(test_mutate_zero)
 	ck_assert_int_eq(mnum(m, "totals", "updated", NULL), 0);
 	ck_assert_int_eq(mnum(m, "totals", "deleted", NULL), 0);
 	yajl_tree_free(m);
+	/* Generating over a mutated directory drops its stale deletions.csv. */
+	ck_assert_int_eq(access(path_in("z0", "deletions.csv"), F_OK), 0);
+	generate("z0", "50", "2");
+	ck_assert_int_eq(access(path_in("z0", "deletions.csv"), F_OK), -1);
 }
 END_TEST
 

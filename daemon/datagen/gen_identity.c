@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "csvio.h"
@@ -618,7 +619,7 @@ gen_identity(const char *out_dir, const struct gen_opts *opts, FILE *summary,
 	struct gen_state	 st;
 	uint64_t		 i;
 	int			 rc = -1;
-	char			*err = NULL;
+	char			*err = NULL, *path;
 
 	memset(&st, 0, sizeof st);
 	st.o = opts;
@@ -630,6 +631,14 @@ gen_identity(const char *out_dir, const struct gen_opts *opts, FILE *summary,
 
 	if (gen_mkdir(out_dir, cause) == -1)
 		goto out;
+	/* A full data set has no deletions: drop one left by an earlier --mutate here. */
+	path = xasprintf("%s/deletions.csv", out_dir);
+	if (unlink(path) == -1 && errno != ENOENT) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		free(path);
+		goto out;
+	}
+	free(path);
 	if (csv_out_open(&st.apps, out_dir, "applications.csv", cause) == -1 ||
 	    csv_out_open(&st.owners, out_dir, "owners.csv", cause) == -1 ||
 	    csv_out_open(&st.accounts, out_dir, "accounts.csv", cause) == -1 ||
