@@ -183,8 +183,15 @@ conn_process(struct conn *c)
 		buf_consume(&c->in, used);
 		if (used > 0)
 			progress = true;
-		if (pr == HTTP_PARSE_MORE)
+		if (pr == HTTP_PARSE_MORE) {
+			/* A client waiting for permission to send its body gets it when this
+			 * request is next in line (nothing queued before it). */
+			if (c->parser.expect_continue && c->head == NULL && c->out.len == 0) {
+				buf_adds(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+				c->parser.expect_continue = false;
+			}
 			break;
+		}
 		if (pr == HTTP_PARSE_ERROR) {
 			conn_fail(c, c->parser.error_status);
 			break;

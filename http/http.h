@@ -74,6 +74,7 @@ struct http_parser {
 	bool started;  /* bytes of a request have arrived */
 	bool complete; /* on_message_complete fired */
 	bool upgrade;
+	bool expect_continue; /* Expect: 100-continue with a body still to come */
 	size_t header_bytes;
 	int error_status;
 };

@@ -93,6 +93,7 @@ on_headers_complete(llhttp_t *ll)
 {
 	struct http_parser *p = PARSER(ll);
 	struct http_request *r = &p->req;
+	const char *h;
 
 	r->method = llhttp_get_method(ll);
 	r->http_major = llhttp_get_http_major(ll);
@@ -103,6 +104,10 @@ on_headers_complete(llhttp_t *ll)
 		return (fail(p, 413, "body too large"));
 	if (ll->upgrade)
 		p->upgrade = true;
+	if ((h = http_request_header(r, "Expect")) != NULL && strcasecmp(h, "100-continue") == 0 &&
+	    (ll->flags & (F_CONTENT_LENGTH | F_CHUNKED)) &&
+	    (ll->content_length > 0 || (ll->flags & F_CHUNKED)))
+		p->expect_continue = true;
 	/* Never switch protocols: treat an Upgrade request as a plain request. */
 	return (0);
 }
@@ -224,6 +229,7 @@ http_parser_next(struct http_parser *p)
 	buf_free(&p->url);
 	buf_free(&p->body);
 	p->complete = false;
+	p->expect_continue = false;
 	p->started = false;
 	p->in_value = false;
 	p->header_bytes = 0;

@@ -49,6 +49,8 @@ static uint32_t held_ids[16];
 static char held_job[16][32];
 static size_t nheld;
 static int pings;
+static int cfg_max_connections = 700;
+static int cfg_idle_timeout = 3;
 
 static int64_t
 mono_ms(void)
@@ -321,7 +323,7 @@ client_fill(struct client *c, int ms)
 
 	if (!wait_readable(c->fd, ms))
 		return (-1);
-	n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+	n = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
 	if (n < 0)
 		return (0);
 	c->len += (size_t)n;
@@ -476,9 +478,9 @@ setup(void)
 	snprintf(conf, sizeof(conf), "%s/jobsd.conf", dir);
 	f = fopen(conf, "w");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "data_dir = %s/data\n[http]\nrequest_timeout = 1\nidle_timeout = 3\n"
-		   "max_header_bytes = 2048\nmax_body_bytes = 1024\nmax_connections = 700\n",
-		dir);
+	fprintf(f, "data_dir = %s/data\n[http]\nrequest_timeout = 1\nidle_timeout = %d\n"
+		   "max_header_bytes = 2048\nmax_body_bytes = 1024\nmax_connections = %d\n",
+		dir, cfg_idle_timeout, cfg_max_connections);
 	fclose(f);
 	snprintf(path, sizeof(path), "%s/data", dir);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
@@ -772,6 +774,30 @@ START_TEST(test_submit_and_cancel)
 	ck_assert_ptr_nonnull(strstr(r.body, "\"cancelled_by\":\"admin\""));
 	resp_free(&r);
 	expect_error("DELETE", "/api/v1/jobs/job-1", ADMIN, NULL, NULL, 409, NULL);
+
+	/* Expect: 100-continue: the interim response, then the answer. */
+	{
+		struct client *c = client_new();
+		const char *body = "{\"job_type\":\"enrichment\"}";
+		char hdr[512];
+
+		snprintf(hdr, sizeof(hdr),
+			 "POST /api/v1/jobs HTTP/1.1\r\nAuthorization: " ADMIN "\r\n"
+			 "Content-Type: application/json\r\nExpect: 100-continue\r\n"
+			 "Content-Length: %zu\r\n\r\n", strlen(body));
+		send_str(c->fd, hdr);
+		ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+		ck_assert_int_eq(r.status, 100);
+		ck_assert_str_eq(r.head, "HTTP/1.1 100 Continue\r\n");
+		resp_free(&r);
+		send_str(c->fd, body);
+		ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+		ck_assert_int_eq(r.status, 201);
+		ck_assert_str_eq(header_in(r.head, "Location", loc, sizeof(loc)),
+				 "/api/v1/jobs/job-2");
+		resp_free(&r);
+		client_free(c);
+	}
 
 	run = put_job(JOB_ROLE_GENERATION, JOB_RUNNING, T0, T0, JOB_NULL);
 	snprintf(path, sizeof(path), "/api/v1/jobs/job-%llu", (unsigned long long)run);
@@ -1123,8 +1149,98 @@ END_TEST
 static void
 no_sup_setup(void)
 {
+	cfg_max_connections = 700;
+	cfg_idle_timeout = 3;
 	setup();
 }
+
+static void
+small_setup(void)
+{
+	cfg_max_connections = 4;
+	cfg_idle_timeout = 1;
+	setup();
+}
+
+/* At max_connections the listener stops accepting; below it, it resumes. Idle
+ * keep-alive connections are closed after idle_timeout. */
+START_TEST(test_connection_limit_and_idle)
+{
+	struct client *cs[4], *extra;
+	struct resp r;
+	int i;
+	int64_t t0;
+
+	/* setup's probe connections are gone once they time out or close; wait for
+	 * them by filling all four slots with answered keep-alive connections. */
+	for (i = 0; i < 4; i++) {
+		cs[i] = client_new();
+		send_str(cs[i]->fd, "GET /healthz HTTP/1.1\r\n\r\n");
+		ck_assert_int_eq(client_read(cs[i], false, &r, 5000), 0);
+		ck_assert_int_eq(r.status, 200);
+		resp_free(&r);
+	}
+	/* The kernel completes the handshake, but jobsd-http does not accept it. */
+	extra = client_new();
+	send_str(extra->fd, "GET /healthz HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(client_read(extra, false, &r, 300), -1);
+	/* Keep cs[0..2] busy so that only cs[3] goes idle. */
+	client_free(cs[3]);
+	ck_assert_int_eq(client_read(extra, false, &r, 5000), 0);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+
+	/* Idle keep-alive connections are closed after idle_timeout (1 s). */
+	t0 = mono_ms();
+	ck_assert(client_eof(cs[0], 5000));
+	ck_assert_msg(mono_ms() - t0 < 3000, "idle close took %lld ms",
+		      (long long)(mono_ms() - t0));
+	for (i = 0; i < 3; i++)
+		client_free(cs[i]);
+	client_free(extra);
+}
+END_TEST
+
+/* A client that pipelines far more than it reads: output is bounded (jobsd-http stops
+ * reading it), others are still served, and every response arrives in order once it
+ * reads. */
+START_TEST(test_pipelining_flood)
+{
+	enum { N = 400 };
+	static const char one[] = "GET /api/v1/openapi.json HTTP/1.1\r\n\r\n";
+	struct client *flood = client_new();
+	struct resp r;
+	char *all;
+	size_t len = 0, first_len = 0;
+	int64_t t0;
+	int i;
+
+	all = malloc(N * sizeof(one));
+	for (i = 0; i < N; i++) {
+		memcpy(all + len, one, sizeof(one) - 1);
+		len += sizeof(one) - 1;
+	}
+	all[len] = '\0';
+	send_str(flood->fd, all);
+	free(all);
+	t0 = mono_ms();
+	req("GET", "/healthz", NULL, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+	ck_assert_msg(mono_ms() - t0 < 1000, "took %lld ms", (long long)(mono_ms() - t0));
+	for (i = 0; i < N; i++) {
+		ck_assert_msg(client_read(flood, false, &r, 5000) == 0, "response %d missing", i);
+		ck_assert_int_eq(r.status, 200);
+		if (i == 0)
+			first_len = r.body_len;
+		ck_assert_int_eq(r.body_len, first_len);
+		ck_assert(r.body[0] == '{' && r.body[r.body_len - 2] == '}');
+		resp_free(&r);
+	}
+	ck_assert_int_gt(first_len, 1000);
+	client_free(flood);
+}
+END_TEST
 
 Suite *
 http_live_suite(void)
@@ -1145,6 +1261,12 @@ http_live_suite(void)
 	tcase_add_test(tc, test_filters);
 	tcase_add_test(tc, test_many_connections);
 	tcase_add_test(tc, test_supervisor_gone);
+	tcase_add_test(tc, test_pipelining_flood);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limits");
+	tcase_add_checked_fixture(tc, small_setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_connection_limit_and_idle);
 	suite_add_tcase(s, tc);
 	return (s);
 }
