@@ -482,6 +482,8 @@ START_TEST(test_known_numbers_n10)
 	ck_assert_int_eq(mnum(m, "accounts", "orphaned", NULL), 2);
 	ck_assert_int_eq(mnum(m, "owners", "missing_department_title", NULL), 1);
 	ck_assert_int_eq(mnum(m, "sod", "conflicting_owners", NULL), 1);
+	ck_assert_int_eq(mnum(m, "enrichment", "linkable_accounts", NULL), 20);
+	ck_assert_int_eq(mnum(m, "enrichment", "owners_to_fill", NULL), 1);
 
 	own = parse_csv(path_in("n10", "owners.csv"));
 	acc = parse_csv(path_in("n10", "accounts.csv"));

@@ -538,6 +538,12 @@ write_manifest(struct gen_state *st, const char *dir, char **cause)
 		fprintf(fp, "%s\"%s\": %llu", k ? ", " : "", cat_applications[k].id,
 		    (unsigned long long)st->per_app[k]);
 	fprintf(fp, "}},\n");
+	/* Enrichment links every owned account (by owner id, email or login) and fills the
+	 * owners missing department and title from their Workday account. */
+	fprintf(fp, "  \"enrichment\": {\"linkable_accounts\": %llu, "
+	    "\"owners_to_fill\": %llu},\n",
+	    (unsigned long long)(st->rows_accounts - st->orphans),
+	    (unsigned long long)st->missing_dept_title);
 
 	fprintf(fp, "  \"sod\": {\"pairs\": [");
 	for (k = 0; k < cat_nsod_pairs; k++) {
