@@ -4,6 +4,8 @@
  * and paging, the exact JSON field sets, errors, job logs and API tokens.
  * Cancellation: check_integration_cancel.c; crashes and hostile clients:
  * check_integration_crash.c. */
+#include <sys/stat.h>
+
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,6 +234,101 @@ START_TEST(test_full_sync_counters)
 	ck_assert_str_eq(tl_jstr(v, "id"), id1);
 	yajl_tree_free(v);
 	tl_run_free(&r);
+}
+END_TEST
+
+/* Run jobsd-datagen with args (NULL-terminated); the test fails unless it exits 0. */
+static void
+datagen(const char *const *args)
+{
+	const char *argv[16];
+	char prog[PATH_MAX];
+	struct tl_run r;
+	size_t n = 0;
+
+	snprintf(prog, sizeof(prog), "%s/jobsd-datagen", tl_bin_dir());
+	argv[n++] = prog;
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	tl_run(&r, argv, NULL, 60000);
+	ck_assert_msg(r.status == 0, "jobsd-datagen: exit %d: %s", r.status, r.err);
+	tl_run_free(&r);
+}
+
+static yajl_val
+manifest(const char *dir)
+{
+	char path[PATH_MAX], *text;
+	yajl_val v;
+
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	text = tl_read_file(path);
+	ck_assert_msg(text != NULL, "no %s", path);
+	v = tl_json(text);
+	ck_assert_msg(v != NULL, "%s is not JSON", path);
+	free(text);
+	return (v);
+}
+
+/* A generated data set: the counters of a full sync, then of an incremental sync of a
+ * mutated copy, are the numbers datagen's manifest.json states. */
+START_TEST(test_datagen_full_then_incremental)
+{
+	struct tl_daemon *d = tl_daemon_new(NULL);
+	const char *const entities[] = {"applications", "owners", "accounts", "groups",
+					"memberships", NULL};
+	char mutated[PATH_MAX];
+	long long total = 0;
+	yajl_val m, rows, totals, v;
+	size_t i;
+
+	ck_assert_int_eq(tl_rm_rf(d->source_dir), 0);
+	ck_assert_int_eq(mkdir(d->source_dir, 0700), 0);
+	datagen((const char *const[]){"--owners", "50", "--seed", "7", "--out", d->source_dir,
+				      "-q", NULL});
+	m = manifest(d->source_dir);
+	rows = tl_jget(m, "rows");
+	for (i = 0; entities[i] != NULL; i++)
+		total += tl_jint(rows, entities[i]);
+	yajl_tree_free(m);
+	ck_assert(total > 100);
+
+	tl_daemon_start(d);
+	v = json_ok(d, (const char *const[]){"--json", "submit", "full_sync", "--wait", NULL});
+	ck_assert_str_eq(tl_jstr(v, "status"), "completed");
+	ck_assert_int_eq(tl_jint(v, "total_records"), total);
+	ck_assert_int_eq(tl_jint(v, "records_processed"), total);
+	ck_assert_int_eq(tl_jint(v, "records_created"), total);
+	ck_assert_int_eq(tl_jint(v, "records_updated"), 0);
+	ck_assert_int_eq(tl_jint(v, "records_deleted"), 0);
+	yajl_tree_free(v);
+
+	/* 10% of the rows changed (updated, deleted, added), dated after the watermark. */
+	snprintf(mutated, sizeof(mutated), "%s/mutated", d->dir);
+	ck_assert_int_eq(mkdir(mutated, 0700), 0);
+	datagen((const char *const[]){"--mutate", "10", "--seed", "7", "--from", d->source_dir,
+				      "--out", mutated, "-q", NULL});
+	ck_assert_int_eq(tl_copy_dir(mutated, d->source_dir), 0);
+	m = manifest(mutated);
+	totals = tl_jget(m, "totals");
+	ck_assert(totals != NULL);
+
+	v = json_ok(d, (const char *const[]){"--json", "submit", "incremental_sync", "--wait",
+					     NULL});
+	ck_assert_str_eq(tl_jstr(v, "status"), "completed");
+	ck_assert_int_eq(tl_jint(v, "records_created"), tl_jint(totals, "created"));
+	ck_assert_int_eq(tl_jint(v, "records_updated"), tl_jint(totals, "updated"));
+	ck_assert_int_eq(tl_jint(v, "records_deleted"), tl_jint(totals, "deleted"));
+	yajl_tree_free(v);
+	yajl_tree_free(m);
+
+	/* The incremental sync left the store equal to the export: a full sync finds nothing. */
+	v = json_ok(d, (const char *const[]){"--json", "submit", "full_sync", "--wait", NULL});
+	ck_assert_int_eq(tl_jint(v, "records_created"), 0);
+	ck_assert_int_eq(tl_jint(v, "records_updated"), 0);
+	ck_assert_int_eq(tl_jint(v, "records_deleted"), 0);
+	yajl_tree_free(v);
 }
 END_TEST
 
@@ -636,6 +733,7 @@ integration_suite(void)
 	tc = tl_tcase("sync", 60);
 	tcase_add_test(tc, test_full_sync_counters);
 	tcase_add_test(tc, test_job_log);
+	tcase_add_test(tc, test_datagen_full_then_incremental);
 	suite_add_tcase(s, tc);
 
 	tc = tl_tcase("list", 60);

@@ -88,7 +88,7 @@ START_TEST(test_cancel_running_keeps_committed)
 	yajl_val v;
 
 	tl_daemon_start(d);
-	tl_submit(d, id, "full_sync", "delay_ms=150", "batch_size=2", NULL);
+	tl_submit(d, id, "full_sync", "delay_ms=250", "batch_size=2", NULL);
 	ck_assert_msg(tl_wait_job(d, id, tl_pred_processed, &some, 15000, &jb) == 0,
 		      "never processed %d records", (int)some);
 	job_free(&jb);
