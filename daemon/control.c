@@ -230,7 +230,7 @@ on_client_close(struct ipc_peer *p, const char *reason, void *arg)
 
 	if (!c->is_http || !c->jsd->stopping)
 		log_debug("client %s: closed: %s", c->user, reason);
-	if (c->is_http && !c->jsd->stopping)
+	if (c->is_http && !c->jsd->stopping && c->hproc != NULL && !c->hproc->restart_now)
 		log_warnx("jobsd-http connection closed: %s", reason);
 	control_client_free(c);
 }
@@ -352,12 +352,30 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/* The socket's group: admin_group, else the daemon's own group. */
+void
+control_set_group(struct jobsd *jsd)
+{
+	const char *path = jsd->conf.socket;
+	struct group *gr;
+	gid_t gid = getegid();
+
+	if (jsd->conf.admin_group[0] != '\0') {
+		if ((gr = getgrnam(jsd->conf.admin_group)) == NULL) {
+			log_warnx("admin_group %s: no such group", jsd->conf.admin_group);
+			return;
+		}
+		gid = gr->gr_gid;
+	}
+	if (chown(path, (uid_t)-1, gid) == -1)
+		log_warn("chown %s to group %lu", path, (unsigned long)gid);
+}
+
 int
 control_open(struct jobsd *jsd, char **cause)
 {
 	struct sockaddr_un sun;
 	const char *path = jsd->conf.socket;
-	struct group *gr;
 	mode_t old;
 	int fd;
 
@@ -400,12 +418,7 @@ control_open(struct jobsd *jsd, char **cause)
 	umask(old);
 	if (chmod(path, 0660) == -1)
 		log_warn("chmod %s", path);
-	if (jsd->conf.admin_group[0] != '\0') {
-		if ((gr = getgrnam(jsd->conf.admin_group)) == NULL)
-			log_warnx("admin_group %s: no such group", jsd->conf.admin_group);
-		else if (chown(path, (uid_t)-1, gr->gr_gid) == -1)
-			log_warn("chown %s to group %s", path, jsd->conf.admin_group);
-	}
+	control_set_group(jsd);
 	if (listen(fd, 128) == -1) {
 		*cause = xasprintf("socket %s: listen: %s", path, strerror(errno));
 		close(fd);

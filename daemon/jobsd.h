@@ -92,6 +92,7 @@ struct hproc {
 	struct client *client;
 	int64_t started_ms;
 	int failures;
+	bool restart_now; /* stopped by us (reload): respawn at once */
 	ev_timer restart_timer;
 };
 
@@ -207,6 +208,7 @@ int supervisor_cancel(struct jobsd *jsd, uint64_t no, const char *by, struct cli
 int http_open_listeners(struct jobsd *jsd, char **cause);
 void http_start(struct jobsd *jsd);
 void http_stop(struct jobsd *jsd);
+void http_restart(struct jobsd *jsd);
 bool http_reap(struct jobsd *jsd, pid_t pid, int wstatus);
 void http_client_closed(struct jobsd *jsd, struct client *c);
 size_t http_alive(const struct jobsd *jsd);
@@ -215,6 +217,7 @@ size_t http_alive(const struct jobsd *jsd);
 int control_open(struct jobsd *jsd, char **cause);
 void control_start(struct jobsd *jsd);
 void control_close(struct jobsd *jsd);
+void control_set_group(struct jobsd *jsd);
 struct client *control_client_new(struct jobsd *jsd, int fd, bool is_http);
 void control_client_free(struct client *c);
 void control_request_begin(struct client *c);

@@ -214,6 +214,11 @@ http_reap(struct jobsd *jsd, pid_t pid, int wstatus)
 		log_debug("jobsd-http[%d] %s", hp->slot, desc);
 		return (true);
 	}
+	if (hp->restart_now) {
+		hp->restart_now = false;
+		hproc_spawn(hp);
+		return (true);
+	}
 	if (time_monotonic_ms() - hp->started_ms < HTTP_EARLY_DEATH_MS)
 		hp->failures++;
 	else
@@ -245,6 +250,28 @@ http_alive(const struct jobsd *jsd)
 	for (i = 0; i < jsd->nhprocs; i++)
 		n += jsd->hprocs[i].pid > 0;
 	return (n);
+}
+
+/* Reload: replace every listener (the listening sockets stay open here, so connection
+ * attempts wait in the backlog meanwhile; requests in flight on a replaced listener are
+ * dropped). */
+void
+http_restart(struct jobsd *jsd)
+{
+	size_t i;
+
+	for (i = 0; i < jsd->nhprocs; i++) {
+		struct hproc *hp = &jsd->hprocs[i];
+
+		if (hp->pid > 0) {
+			hp->restart_now = true;
+			if (kill(-hp->pid, SIGTERM) == -1)
+				kill(hp->pid, SIGTERM);
+		}
+	}
+	if (jsd->nhprocs > 0)
+		log_info("restarting %zu jobsd-http processes for the new configuration",
+			 jsd->nhprocs);
 }
 
 /* SIGTERM every listener (SIGKILL when called again), close the listening sockets. */

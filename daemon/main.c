@@ -151,6 +151,9 @@ drop_privileges(const char *user)
 	}
 	if ((pw = getpwnam(user)) == NULL)
 		die("user %s: no such user", user);
+	/* the socket stays usable (and removable) by the daemon's own user */
+	if (jsd.ctl_fd != -1 && chown(jsd.conf.socket, pw->pw_uid, (gid_t)-1) == -1)
+		die("chown %s: %s", jsd.conf.socket, strerror(errno));
 	if (initgroups(pw->pw_name, pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1)
 		die("cannot switch to user %s: %s", user, strerror(errno));

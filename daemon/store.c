@@ -23,6 +23,8 @@
 #include "store_internal.h"
 
 #define STORE_CACHE_BYTES (64u * 1024 * 1024)
+#define STORE_TOOL_CACHE_BYTES (256u * 1024 * 1024) /* bulk loads (jobsd-datagen) */
+#define STORE_JOBS_PAGESIZE 16384 /* jobs and jobs_idx: fewer levels and splits */
 #define STORE_LOG_BUF_BYTES (4u * 1024 * 1024)
 #define STORE_THREAD_COUNT 512
 #define STORE_TXN_RETRIES 10
@@ -136,7 +138,10 @@ store_check_dir(const char *dir, enum store_role role, char **cause)
 		*cause = xasprintf("data directory %s is on a read-only file system", dir);
 		return (-1);
 	}
-	/* root passes access(W_OK) everywhere: probe with a real write instead. */
+	/* Joining roles leave errors to Berkeley DB; the writing ones check up front.
+	 * root passes access(W_OK) everywhere: probe with a real write instead. */
+	if (!store_role_writes(role))
+		return (0);
 	if (snprintf(path, sizeof(path), "%s/.jobsd-probe.%ld", dir, (long)getpid()) >=
 	    (int)sizeof(path)) {
 		*cause = xasprintf("data directory %s: path too long", dir);
@@ -269,7 +274,8 @@ store_env_open(struct store *s, char **cause)
 	env->app_private = s;
 	env->set_errcall(env, store_errcall);
 	env->set_msgcall(env, store_msgcall);
-	if ((ret = env->set_cachesize(env, 0, STORE_CACHE_BYTES, 1)) != 0 ||
+	if ((ret = env->set_cachesize(env, 0, s->role == STORE_TOOL ? STORE_TOOL_CACHE_BYTES :
+	    STORE_CACHE_BYTES, 1)) != 0 ||
 	    (ret = env->set_lg_bsize(env, STORE_LOG_BUF_BYTES)) != 0 ||
 	    (ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
 	    (ret = env->set_lk_max_locks(env, 100000)) != 0 ||
@@ -427,6 +433,13 @@ store_open_one(struct store *s, DB **out, const char *name, DBTYPE type, uint32_
 	}
 	if ((ret = db_create(&db, s->env, 0)) != 0) {
 		*cause = store_cause(s, ret, "db_create %s", name);
+		return (-1);
+	}
+	/* Only takes effect when the file is created. */
+	if ((strcmp(name, "jobs") == 0 || strcmp(name, "jobs_idx") == 0) &&
+	    (ret = db->set_pagesize(db, STORE_JOBS_PAGESIZE)) != 0) {
+		*cause = store_cause(s, ret, "set_pagesize %s", name);
+		db->close(db, 0);
 		return (-1);
 	}
 	flags |= DB_AUTO_COMMIT;

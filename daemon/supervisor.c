@@ -511,7 +511,11 @@ start_job(struct jobsd *jsd, struct pend *p)
 		j->status = JOB_FAILED;
 		j->end_ms = j->start_ms;
 		j->start_ms = JOB_NULL;
-		job_set_error(j, "worker did not start");
+		{
+			char *e = xasprintf("worker did not start: %s", cause);
+			job_set_error(j, e);
+			free(e);
+		}
 		free(cause);
 		cause = NULL;
 		if (store_job_put(jsd->store, j, true, &cause) != 0) {
@@ -935,7 +939,7 @@ supervisor_reload(struct jobsd *jsd)
 	struct config nc;
 	char *cause = NULL, path[PATH_MAX];
 	size_t i;
-	bool listen_changed;
+	bool listen_changed, http_changed, admin_changed;
 
 	if (config_load(jsd->conf_path, &nc, &cause) != 0) {
 		log_warnx("reload: %s; keeping the old configuration", cause);
@@ -951,8 +955,6 @@ supervisor_reload(struct jobsd *jsd)
 	keep_restart_key("socket", nc.socket, jsd->conf.socket, sizeof(nc.socket));
 	keep_restart_key("pid_file", nc.pid_file, jsd->conf.pid_file, sizeof(nc.pid_file));
 	keep_restart_key("user", nc.user, jsd->conf.user, sizeof(nc.user));
-	keep_restart_key("admin_group", nc.admin_group, jsd->conf.admin_group,
-			 sizeof(nc.admin_group));
 	keep_restart_key("http_path", nc.http_path, jsd->conf.http_path, sizeof(nc.http_path));
 	listen_changed = nc.nlisten != jsd->conf.nlisten;
 	for (i = 0; i < nc.nlisten && !listen_changed; i++)
@@ -964,8 +966,20 @@ supervisor_reload(struct jobsd *jsd)
 		nc.nlisten = jsd->conf.nlisten;
 		nc.http_processes = jsd->conf.http_processes;
 	}
+	http_changed = nc.http_max_connections != jsd->conf.http_max_connections ||
+		       nc.http_idle_timeout_ms != jsd->conf.http_idle_timeout_ms ||
+		       nc.http_request_timeout_ms != jsd->conf.http_request_timeout_ms ||
+		       nc.http_max_header_bytes != jsd->conf.http_max_header_bytes ||
+		       nc.http_max_body_bytes != jsd->conf.http_max_body_bytes ||
+		       strcmp(nc.log_level, jsd->conf.log_level) != 0 ||
+		       strcmp(nc.data_dir, jsd->conf.data_dir) != 0;
+	admin_changed = strcmp(nc.admin_group, jsd->conf.admin_group) != 0;
 	snprintf(jsd->worker_path, sizeof(jsd->worker_path), "%s", path);
 	jsd->conf = nc;
+	if (admin_changed)
+		control_set_group(jsd);
+	if (http_changed)
+		http_restart(jsd); /* they read the file at start */
 	log_set_level(supervisor_log_level(nc.log_level));
 	log_info("configuration reloaded: max_workers %d, %zu sources", nc.max_workers,
 		 nc.nsources);
