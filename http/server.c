@@ -23,6 +23,7 @@
 #define SWEEP_S 0.1
 #define LINGER_S 2.0
 #define PING_TIMEOUT_S 1.0
+#define PEER_SEND_MAX (8u << 20) /* bytes queued to the supervisor */
 
 struct sconn {
 	struct conn c;
@@ -154,6 +155,9 @@ peer_send(void *arg, struct ipc_writer *w)
 	struct server *srv = arg;
 
 	if (srv->peer == NULL)
+		return (-1);
+	/* Rather a 503 than overflowing the link (which would drop it). */
+	if (ipc_peer_queued(srv->peer) + w->buf.size > PEER_SEND_MAX)
 		return (-1);
 	return (ipc_peer_send(srv->peer, w));
 }

@@ -49,6 +49,7 @@ static uint32_t held_ids[16];
 static char held_job[16][32];
 static size_t nheld;
 static int pings;
+static bool ignore_pings;
 static int cfg_max_connections = 700;
 static int cfg_idle_timeout = 3;
 
@@ -145,6 +146,8 @@ sup_handle(const struct ipc_msg *m)
 	switch (m->type) {
 	case MSG_CTL_PING:
 		pings++;
+		if (ignore_pings)
+			break;
 		ipc_writer_init(&w);
 		pk = ipc_begin(&w, MSG_CTL_OK, m->id);
 		msgpack_pack_map(pk, 2);
@@ -512,6 +515,8 @@ setup(void)
 	sup = sp[0];
 	ipc_reader_init(&sup_reader);
 	hold_cancels = false;
+	ignore_pings = false;
+	pings = 0;
 	nheld = 0;
 	/* Ready when /healthz answers 200 (the store is open and we answered a PING). */
 	deadline = mono_ms() + 10000;
@@ -1146,6 +1151,84 @@ START_TEST(test_supervisor_gone)
 }
 END_TEST
 
+/* /healthz gives the supervisor about a second to answer a PING. */
+START_TEST(test_healthz_timeout)
+{
+	struct resp r;
+	int64_t t0;
+
+	ignore_pings = true;
+	t0 = mono_ms();
+	req("GET", "/healthz", NULL, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_str_eq(r.body, "{\"status\":\"unavailable\"}");
+	resp_free(&r);
+	ck_assert_msg(mono_ms() - t0 >= 900 && mono_ms() - t0 < 3000, "%lld ms",
+		      (long long)(mono_ms() - t0));
+	/* A late PONG for the abandoned request is ignored; the next one works. */
+	ignore_pings = false;
+	req("GET", "/healthz", NULL, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+}
+END_TEST
+
+/* Standalone (--listen, no --ipc-fd): reads work, submit/cancel/healthz answer 503. */
+START_TEST(test_standalone)
+{
+	char conf[256], pf[256], path[256];
+	const char *bin = getenv("JOBSD_BIN_DIR");
+	int64_t deadline = mono_ms() + 10000;
+	struct resp r;
+	FILE *f;
+	pid_t pid;
+	int status, saved = port, pings_before = pings;
+
+	put_job(JOB_FULL_SYNC, JOB_PENDING, T0, JOB_NULL, JOB_NULL);
+	snprintf(conf, sizeof(conf), "%s/jobsd.conf", dir);
+	snprintf(pf, sizeof(pf), "%s/port", dir);
+	snprintf(path, sizeof(path), "%s/jobsd-http", bin);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		unsetenv("JOBSD_HTTP_FDS");
+		execl(path, "jobsd-http", "-c", conf, "--listen", "127.0.0.1:0", "--port-file", pf,
+		      (char *)NULL);
+		_exit(127);
+	}
+	while ((f = fopen(pf, "r")) == NULL) {
+		ck_assert_msg(mono_ms() < deadline, "no port file");
+		usleep(10000);
+	}
+	ck_assert_int_eq(fscanf(f, "%d", &port), 1);
+	fclose(f);
+	ck_assert_int_gt(port, 0);
+	ck_assert_int_ne(port, saved);
+
+	get("/api/v1/jobs/job-1", &r);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+	req("GET", "/healthz", NULL, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 503);
+	resp_free(&r);
+	req("POST", "/api/v1/jobs", ADMIN, "Content-Type: application/json\r\n",
+	    "{\"job_type\":\"full_sync\"}", &r);
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_str_eq(r.body, "{\"error\":{\"status\":503,\"code\":\"unavailable\","
+				 "\"message\":\"the supervisor is not available\"}}");
+	resp_free(&r);
+	req("DELETE", "/api/v1/jobs/job-1", ADMIN, NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 503);
+	resp_free(&r);
+	ck_assert_int_eq(pings, pings_before); /* nothing reached our supervisor link */
+
+	port = saved;
+	ck_assert_int_eq(kill(pid, SIGTERM), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
 static void
 no_sup_setup(void)
 {
@@ -1262,6 +1345,8 @@ http_live_suite(void)
 	tcase_add_test(tc, test_many_connections);
 	tcase_add_test(tc, test_supervisor_gone);
 	tcase_add_test(tc, test_pipelining_flood);
+	tcase_add_test(tc, test_healthz_timeout);
+	tcase_add_test(tc, test_standalone);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("limits");
 	tcase_add_checked_fixture(tc, small_setup, teardown);
