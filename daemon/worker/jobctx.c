@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "analysis.h"
 #include "jobctx.h"
 #include "sync.h"
 #include "timeutil.h"
@@ -155,10 +156,10 @@ static const job_run_fn runners[JOB_TYPE_COUNT] = {
 	[JOB_OWNER_SYNC] = sync_owners,
 	[JOB_GROUP_SYNC] = sync_groups,
 	[JOB_APPLICATION_SYNC] = sync_applications,
-	[JOB_ROLE_GENERATION] = not_implemented,
-	[JOB_POLICY_ANALYSIS] = not_implemented,
-	[JOB_MANAGER_RESOLUTION] = not_implemented,
-	[JOB_ENRICHMENT] = not_implemented,
+	[JOB_ROLE_GENERATION] = run_role_generation,
+	[JOB_POLICY_ANALYSIS] = run_policy_analysis,
+	[JOB_MANAGER_RESOLUTION] = run_manager_resolution,
+	[JOB_ENRICHMENT] = run_enrichment,
 };
 
 job_run_fn
