@@ -921,7 +921,18 @@ supervisor_stop(struct jobsd *jsd, const char *why)
 static void
 sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	supervisor_stop(w->data, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+	struct jobsd *jsd = w->data;
+	struct run *r;
+
+	if (!jsd->stopping) {
+		supervisor_stop(jsd, w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+		return;
+	}
+	/* asked twice: no more grace */
+	log_info("second stop signal: killing %zu workers now", jsd->nruns);
+	TAILQ_FOREACH(r, &jsd->runs, entry)
+		kill_group(r, SIGKILL);
+	http_stop(jsd);
 }
 
 static void
