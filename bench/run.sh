@@ -1,0 +1,552 @@
+#!/bin/bash
+# run.sh: jobsd's benchmarks (issue 5), each figure beside a reference measured in the same
+# run on the same machine: REST reads vs nginx, index scaling vs SQLite, job turnaround vs
+# task-spooler and a fork+exec loop, sync throughput vs a SQLite import, analysis jobs,
+# progress/RSS overheads. Prints a table and writes docs/benchmarks.md.
+#
+#   sh bench/run.sh [--quick] [--build DIR] [--only 1,2,...] [--no-docs]
+#   make bench [QUICK=1]
+#
+# Loopback only; every process it starts is ended by pid; its temp dir is removed.
+[ -z "${BASH_VERSION:-}" ] && exec bash "$0" "$@"
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${JOBSD_BUILD:-build}
+QUICK=0
+ONLY=1,2,3,4,5,6
+DOCS=1
+ARGS="$*"
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) QUICK=1 ;;
+	--build) BUILD=$2; shift ;;
+	--only) ONLY=$2; shift ;;
+	--no-docs) DOCS=0 ;;
+	-h | --help) sed -n 2,10p "$0"; exit 0 ;;
+	*) echo "run.sh: unknown argument $1" >&2; exit 64 ;;
+	esac
+	shift
+done
+case $BUILD in /*) B=$BUILD ;; *) B=$ROOT/$BUILD ;; esac
+. "$ROOT/bench/lib.sh"
+want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
+
+if [ $QUICK = 1 ]; then
+	REST_JOBS=10000 WRK_S=1 RUNS=3 CLOSE_CFGS="1:50"
+	IDX_SIZES="1000 10000 50000" IDX_S=1 SQL_REPS=1000
+	TURN_JOBS=300 OWNERS=10000 PROG_OWNERS=5000 PROG_RUNS=3
+else
+	REST_JOBS=100000 WRK_S=4 RUNS=3 CLOSE_CFGS="1:50 2:100"
+	IDX_SIZES="1000 100000 1000000" IDX_S=2 SQL_REPS=3000
+	TURN_JOBS=5000 OWNERS=1000000 PROG_OWNERS=50000 PROG_RUNS=3
+fi
+
+# --- tools ------------------------------------------------------------------------------
+need=""
+for t in wrk:wrk nginx:nginx-light tsp:task-spooler sqlite3:sqlite3 curl:curl jq:jq \
+    objcopy:binutils cc:gcc /usr/bin/time:time ss:iproute2; do
+	command -v "${t%%:*}" >/dev/null 2>&1 || need="$need ${t#*:}"
+done
+if [ -n "$need" ]; then
+	say "installing:$need"
+	if [ "$(id -u)" = 0 ]; then
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+		    apt-get install -y -qq --no-install-recommends $need >/dev/null ||
+		    { say "apt-get install$need failed"; exit 1; }
+	else
+		say "missing$need and not root: install them with apt-get"; exit 1
+	fi
+fi
+for p in jobsd jobsd-worker jobctl jobsd-datagen jobsd-http; do
+	[ -x "$B/$p" ] || { say "$B/$p missing: run make first"; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/jobsd-bench.XXXXXX)
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+RESULTS=$WORK/results.tsv
+: > "$RESULTS"
+T_START=$(now_s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+say "work dir $WORK, build $B, quick=$QUICK"
+
+CFLAGS_B="-O2 -D_GNU_SOURCE -I$ROOT -I$ROOT/common -I$ROOT/ipc -I$ROOT/daemon -I$ROOT/daemon/worker"
+PKGS="msgpack inih libcrypto yajl"
+cc -O2 -o "$WORK/forkexec" "$ROOT/bench/forkexec.c" || exit 1
+cc $CFLAGS_B $(pkg-config --cflags $PKGS) -o "$WORK/jobs2csv" "$ROOT/bench/jobs2csv.c" \
+    "$B/libcommon.a" $(pkg-config --libs $PKGS) -ldb -lev -lm || exit 1
+
+# --- 1. REST reads under load -----------------------------------------------------------
+
+# rest_pair LABEL THREADS CONNS JOBSD_URL NGINX_URL [HEADER]: alternate runs, medians, rows.
+rest_pair() {
+	local label=$1 t=$2 c=$3 ju=$4 nu=$5 h=${6:-} bar=$7 r jr=() jp=() nr=() np=() je=0 ne=0
+	local hdrs=("Authorization: Bearer $TOKEN")
+	[ -n "$h" ] && hdrs+=("$h")
+	for r in $(seq "$RUNS"); do
+		set -- $(wrk_once "$t" "$c" "$WRK_S" "$ju" "${hdrs[@]}")
+		jr+=("$1") jp+=("$2") je=$((je + $3))
+		set -- $(wrk_once "$t" "$c" "$WRK_S" "$nu" "${hdrs[@]}")
+		nr+=("$1") np+=("$2") ne=$((ne + $3))
+	done
+	local jrm nrm jpm npm rr pr
+	jrm=$(median "${jr[@]}") nrm=$(median "${nr[@]}")
+	jpm=$(median "${jp[@]}") npm=$(median "${np[@]}")
+	rr=$(ratio "$jrm" "$nrm") pr=$(ratio "$jpm" "$npm")
+	local note=""
+	[ $je -gt 0 ] && note=" (jobsd: $je errors/non-2xx)"
+	[ $ne -gt 0 ] && note="$note (nginx: $ne errors)"
+	row "1 $label req/s$note" "$jrm" "$nrm" "$rr" ">= $bar" "$(verdict "$rr" '>=' "$bar")"
+	row "1 $label p99 ms" "$jpm" "$npm" "$pr" "<= 2" "$(verdict "$pr" '<=' 2)"
+}
+
+bench_rest() {
+	local d=$WORK/rest port nport id q code cfg
+	say "1: REST reads, $REST_JOBS stored jobs"
+	mkdir -p "$d/data" "$WORK/www"
+	# nginx's worker drops root privileges: let it traverse to the files it serves.
+	chmod 0711 "$WORK"
+	chmod 0755 "$WORK/www"
+	"$B/jobsd-datagen" --jobs "$REST_JOBS" --data-dir "$d/data" -q || return 1
+	port=$(free_port)
+	write_conf "$d" "$port" 2 -
+	start_jobsd "$d" || return 1
+	wait_http "$port" || return 1
+	id=job-$((REST_JOBS / 2))
+	q="status=completed&first=25"
+	code=$(curl -s -o "$WORK/www/job.json" -w '%{http_code}' \
+	    -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port/api/v1/jobs/$id")
+	[ "$code" = 200 ] || { say "GET $id answered $code"; return 1; }
+	code=$(curl -s -o "$WORK/www/page.json" -w '%{http_code}' \
+	    -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port/api/v1/jobs?$q")
+	[ "$code" = 200 ] || { say "GET page answered $code"; return 1; }
+	nport=$(free_port)
+	start_nginx "$WORK/www" "$nport" || return 1
+	curl -s -D "$WORK/nginx.head" -o "$WORK/nginx.body" "http://127.0.0.1:$nport/page.json"
+	cmp -s "$WORK/nginx.body" "$WORK/www/page.json" ||
+	    { say "nginx does not serve the same bytes:"; head -c 300 "$WORK/nginx.body" >&2; return 1; }
+	say "1: single job $(wc -c < "$WORK/www/job.json") B, page $(wc -c < "$WORK/www/page.json") B"
+	local J=http://127.0.0.1:$port/api/v1/jobs N=http://127.0.0.1:$nport
+	for cfg in 1:50 2:100; do
+		rest_pair "GET job -t${cfg%:*} -c${cfg#*:} keep-alive" "${cfg%:*}" "${cfg#*:}" \
+		    "$J/$id" "$N/job.json" "" 0.7
+		rest_pair "GET page -t${cfg%:*} -c${cfg#*:} keep-alive" "${cfg%:*}" "${cfg#*:}" \
+		    "$J?$q" "$N/page.json" "" 0.5
+	done
+	for cfg in $CLOSE_CFGS; do
+		rest_pair "GET job -t${cfg%:*} -c${cfg#*:} Connection: close" "${cfg%:*}" \
+		    "${cfg#*:}" "$J/$id" "$N/job.json" "Connection: close" 0.7
+		rest_pair "GET page -t${cfg%:*} -c${cfg#*:} Connection: close" "${cfg%:*}" \
+		    "${cfg#*:}" "$J?$q" "$N/page.json" "Connection: close" 0.5
+	done
+	end_pid "$NGINX_PID" 10
+	# The same daemon serves figure 2 when its size is one of the index sizes.
+	if want 2 && [[ " $IDX_SIZES " == *" $REST_JOBS "* ]]; then
+		index_measure "$REST_JOBS" "$port" "$d"
+		SUP_RSS[$REST_JOBS]=$(awk '/^VmHWM/ { print $2 }' "/proc/$JOBSD_PID/status")
+		IDX_DONE="$IDX_DONE $REST_JOBS"
+	fi
+	stop_jobsd
+	rm -rf "$d"
+}
+
+# --- 2. index scaling -------------------------------------------------------------------
+
+IDX_DONE=""
+declare -A IDX_J IDX_S_ IDX_CNT SUP_RSS
+D_FROM=$(date -u -d '90 days ago' +%F)
+D_TO=$(date -u -d '61 days ago' +%F)
+MS_FROM=$(($(date -u -d "$D_FROM 00:00:00" +%s) * 1000))
+MS_TO=$(($(date -u -d "$D_TO 23:59:59" +%s) * 1000 + 999))
+IDX_NAMES="status job_type dates combined"
+idx_query() {
+	case $1 in
+	status) echo "status=completed&first=25" ;;
+	job_type) echo "job_type=full_sync&first=25" ;;
+	dates) echo "start_date=$D_FROM&end_date=$D_TO&first=25" ;;
+	combined) echo "status=completed&job_type=full_sync&start_date=$D_FROM&end_date=$D_TO&first=25" ;;
+	esac
+}
+idx_sql() {
+	local cols="json FROM jobs"
+	case $1 in
+	status) echo "SELECT $cols WHERE status='completed' ORDER BY no DESC LIMIT 25;" ;;
+	job_type) echo "SELECT $cols WHERE job_type='full_sync' ORDER BY no DESC LIMIT 25;" ;;
+	dates) echo "SELECT $cols WHERE start_ms BETWEEN $MS_FROM AND $MS_TO ORDER BY start_ms DESC LIMIT 25;" ;;
+	combined) echo "SELECT $cols WHERE status='completed' AND job_type='full_sync' AND start_ms BETWEEN $MS_FROM AND $MS_TO ORDER BY start_ms DESC LIMIT 25;" ;;
+	esac
+}
+
+# sqlite_per_query DB SQL: microseconds per execution (K executions minus an empty run).
+sqlite_per_query() {
+	local db=$1 sql=$2 f=$WORK/q.sql r t0 t1 t2 vals=()
+	{ echo ".output /dev/null"; for _ in $(seq "$SQL_REPS"); do echo "$sql"; done; } > "$f"
+	for r in $(seq "$RUNS"); do
+		t0=$(now_s)
+		echo ".output /dev/null" | sqlite3 "$db"
+		t1=$(now_s)
+		sqlite3 "$db" < "$f"
+		t2=$(now_s)
+		vals+=("$(awk -v a="$t0" -v b="$t1" -v c="$t2" -v k="$SQL_REPS" \
+		    'BEGIN { printf "%.2f", ((c - b) - (b - a)) * 1e6 / k }')")
+	done
+	median "${vals[@]}"
+}
+
+# index_measure SIZE PORT DIR: jobsd (running on PORT) and SQLite per-request times.
+index_measure() {
+	local n=$1 port=$2 dir=$3 name url vals r code cnt db=$WORK/jobs-$1.sqlite
+	say "2: index queries with $n jobs"
+	"$WORK/jobs2csv" "$dir/data" > "$WORK/jobs.csv" 2>/dev/null || { say "jobs2csv failed"; return 1; }
+	sqlite3 "$db" <<EOF
+CREATE TABLE jobs (no INTEGER PRIMARY KEY, job_type TEXT NOT NULL, status TEXT NOT NULL,
+    created_ms INTEGER, start_ms INTEGER, end_ms INTEGER, json TEXT NOT NULL);
+.import --csv --skip 1 $WORK/jobs.csv jobs
+UPDATE jobs SET start_ms = NULL WHERE start_ms = '';
+UPDATE jobs SET end_ms = NULL WHERE end_ms = '';
+CREATE INDEX jobs_status ON jobs (status, no);
+CREATE INDEX jobs_type ON jobs (job_type, no);
+CREATE INDEX jobs_start ON jobs (start_ms);
+CREATE INDEX jobs_status_type_start ON jobs (status, job_type, start_ms);
+ANALYZE;
+EOF
+	rm -f "$WORK/jobs.csv"
+	for name in $IDX_NAMES; do
+		url="http://127.0.0.1:$port/api/v1/jobs?$(idx_query "$name")"
+		code=$(curl -s -o "$WORK/idx.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$url")
+		cnt=$(jq '.jobs | length' "$WORK/idx.json" 2>/dev/null)
+		scnt=$(sqlite3 "$db" "SELECT count(*) FROM ($(idx_sql "$name" | tr -d ';'));")
+		vals=()
+		for r in $(seq "$RUNS"); do
+			set -- $(wrk_once 1 1 "$IDX_S" "$url" "Authorization: Bearer $TOKEN")
+			vals+=("$(awk -v r="$1" 'BEGIN { if (r + 0 > 0) printf "%.1f", 1e6 / r; else print "NA" }')")
+		done
+		IDX_J[$name:$n]=$(median "${vals[@]}")
+		IDX_S_[$name:$n]=$(sqlite_per_query "$db" "$(idx_sql "$name")")
+		IDX_CNT[$name:$n]="$code/$cnt/$scnt"
+	done
+	rm -f "$db"
+}
+
+bench_index() {
+	local n d port name first last jr sr
+	for n in $IDX_SIZES; do
+		[[ " $IDX_DONE " == *" $n "* ]] && continue
+		d=$WORK/idx-$n
+		mkdir -p "$d/data"
+		say "2: generating $n jobs"
+		"$B/jobsd-datagen" --jobs "$n" --data-dir "$d/data" -q || return 1
+		port=$(free_port)
+		write_conf "$d" "$port" 2 -
+		start_jobsd "$d" || return 1
+		wait_http "$port" || return 1
+		index_measure "$n" "$port" "$d"
+		# Supervisor RSS with this many stored jobs (figure 6).
+		SUP_RSS[$n]=$(awk '/^VmHWM/ { print $2 }' "/proc/$JOBSD_PID/status")
+		stop_jobsd
+		rm -rf "$d"
+	done
+	set -- $IDX_SIZES
+	first=$1
+	last=${!#}
+	for name in $IDX_NAMES; do
+		for n in $IDX_SIZES; do
+			row "2 list $name, $n jobs: us/request (HTTP 200/page/sqlite rows ${IDX_CNT[$name:$n]})" \
+			    "${IDX_J[$name:$n]}" "${IDX_S_[$name:$n]}" \
+			    "$(ratio "${IDX_J[$name:$n]}" "${IDX_S_[$name:$n]}")" "" ""
+		done
+		jr=$(ratio "${IDX_J[$name:$last]}" "${IDX_J[$name:$first]}")
+		sr=$(ratio "${IDX_S_[$name:$last]}" "${IDX_S_[$name:$first]}")
+		row "2 list $name: time at $last / time at $first" "$jr" "$sr" "" "<= 1.2" \
+		    "$(verdict "$jr" '<=' 1.2)"
+	done
+}
+
+# --- 3. job turnaround ------------------------------------------------------------------
+
+bench_turnaround() {
+	local d=$WORK/turn port i t0 t1 n types left jps tps fps ok
+	say "3: turnaround of $TURN_JOBS empty syncs, max_workers = 2"
+	mkdir -p "$d/empty"
+	printf 'id,name,type,modified_at\r\n' > "$d/empty/applications.csv"
+	printf 'id,employee_id,display_name,email,department,title,location,manager,status,modified_at\r\n' > "$d/empty/owners.csv"
+	printf 'id,application_id,login,email,owner_id,display_name,department,title,status,modified_at\r\n' > "$d/empty/accounts.csv"
+	printf 'id,application_id,name,modified_at\r\n' > "$d/empty/groups.csv"
+	printf 'account_id,group_id,modified_at\r\n' > "$d/empty/memberships.csv"
+	port=$(free_port)
+	write_conf "$d" "$port" 2 - "empty=$d/empty"
+	start_jobsd "$d" || return 1
+	wait_http "$port" || return 1
+	# One curl, one keep-alive connection, one POST per job. The four one-type syncs touch
+	# disjoint data, so two of them may run at once.
+	types=(owner_sync account_sync group_sync application_sync)
+	for i in $(seq "$TURN_JOBS"); do
+		printf 'url = "http://127.0.0.1:%s/api/v1/jobs"\nrequest = "POST"\n' "$port"
+		printf 'header = "Authorization: Bearer %s"\nheader = "Content-Type: application/json"\n' "$TOKEN"
+		printf 'data = "{\\"job_type\\":\\"%s\\"}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nnext\n' \
+		    "${types[$((i % 4))]}"
+	done > "$d/curl.cfg"
+	t0=$(now_s)
+	curl -s -K "$d/curl.cfg" > "$d/codes" 2>&1
+	ok=$(grep -c '^201$' "$d/codes")
+	[ "$ok" = "$TURN_JOBS" ] || say "3: only $ok of $TURN_JOBS submissions answered 201"
+	i=0
+	while :; do
+		left=$(curl -s -H "Authorization: Bearer $TOKEN" \
+		    "http://127.0.0.1:$port/api/v1/jobs?status=pending&first=1" | jq '.jobs | length')
+		[ "$left" = 0 ] && left=$(curl -s -H "Authorization: Bearer $TOKEN" \
+		    "http://127.0.0.1:$port/api/v1/jobs/running" | jq '.jobs | length')
+		[ "$left" = 0 ] && break
+		i=$((i + 1))
+		[ $i -gt 12000 ] && { say "3: jobs still not done after 10 min"; break; }
+		sleep 0.05
+	done
+	t1=$(now_s)
+	n=$(curl -s -H "Authorization: Bearer $TOKEN" \
+	    "http://127.0.0.1:$port/api/v1/jobs?status=failed&first=1000" | jq '.jobs | length')
+	[ "$n" != 0 ] && say "3: $n jobs failed, e.g. $(curl -s -H "Authorization: Bearer $TOKEN" \
+	    "http://127.0.0.1:$port/api/v1/jobs?status=failed&first=1" | jq -r '.jobs[0].id')"
+	jps=$(calc "$ok / $(elapsed "$t0" "$t1")" 1)
+	TURN_FAILED=$n
+	stop_jobsd
+
+	# task-spooler, 2 slots, the same number of `true` commands.
+	export TS_SOCKET=$d/tsp.sock TS_MAXFINISHED=$((TURN_JOBS + 10)) TMPDIR=$d
+	TSP_SOCKETS="$TSP_SOCKETS $TS_SOCKET"
+	tsp -S 2 >/dev/null 2>&1
+	t0=$(now_s)
+	for i in $(seq "$TURN_JOBS"); do
+		tsp -n true >/dev/null
+	done
+	i=0
+	while tsp -l | grep -qE ' (running|queued) '; do
+		i=$((i + 1))
+		[ $i -gt 6000 ] && break
+		sleep 0.05
+	done
+	t1=$(now_s)
+	tps=$(calc "$TURN_JOBS / $(elapsed "$t0" "$t1")" 1)
+	tsp -K >/dev/null 2>&1
+	unset TS_SOCKET TS_MAXFINISHED TMPDIR
+
+	fps=$("$WORK/forkexec" "$TURN_JOBS" | awk '{ print $(NF - 1) }')
+	local r1 r2
+	r1=$(ratio "$jps" "$tps") r2=$(ratio "$jps" "$fps")
+	row "3 turnaround: jobs/s, jobsd vs tsp -S 2 ($TURN_FAILED failed)" "$jps" "$tps" "$r1" ">= 1.5" \
+	    "$(verdict "$r1" '>=' 1.5)"
+	row "3 turnaround: jobs/s, jobsd vs fork+exec+socketpair+wait loop" "$jps" "$fps" "$r2" \
+	    ">= 0.6" "$(verdict "$r2" '>=' 0.6)"
+	rm -rf "$d"
+}
+
+# --- 4/5. sync throughput and analysis jobs ---------------------------------------------
+
+# sqlite_import SRC: writes $WORK/import.sql, the careful user's schema and import.
+sqlite_import() {
+	local src=$1
+	cat > "$WORK/import.sql" <<EOF
+CREATE TABLE applications (id TEXT PRIMARY KEY, name TEXT, type TEXT, modified_at TEXT NOT NULL);
+CREATE TABLE owners (id TEXT PRIMARY KEY, employee_id TEXT, display_name TEXT, email TEXT,
+    department TEXT, title TEXT, location TEXT, manager TEXT, status TEXT, modified_at TEXT NOT NULL);
+CREATE TABLE accounts (id TEXT PRIMARY KEY, application_id TEXT NOT NULL, login TEXT, email TEXT,
+    owner_id TEXT, display_name TEXT, department TEXT, title TEXT, status TEXT, modified_at TEXT NOT NULL);
+CREATE TABLE groups (id TEXT PRIMARY KEY, application_id TEXT NOT NULL, name TEXT, modified_at TEXT NOT NULL);
+CREATE TABLE memberships (account_id TEXT NOT NULL, group_id TEXT NOT NULL, modified_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, group_id)) WITHOUT ROWID;
+CREATE INDEX owners_employee_id ON owners (employee_id);
+CREATE INDEX owners_email ON owners (email);
+CREATE INDEX accounts_owner ON accounts (owner_id);
+CREATE INDEX accounts_app ON accounts (application_id);
+CREATE INDEX groups_app ON groups (application_id);
+CREATE INDEX memberships_group ON memberships (group_id);
+BEGIN;
+.import --csv --skip 1 $src/applications.csv applications
+.import --csv --skip 1 $src/owners.csv owners
+.import --csv --skip 1 $src/accounts.csv accounts
+.import --csv --skip 1 $src/groups.csv groups
+.import --csv --skip 1 $src/memberships.csv memberships
+COMMIT;
+EOF
+}
+
+bench_sync() {
+	local d=$WORK/sync rows t0 t1 s r j1 j2 j3 rate1 srate d1 d2 d3 v
+	say "4: sync of $OWNERS owners"
+	mkdir -p "$d"
+	"$B/jobsd-datagen" --owners "$OWNERS" --out "$d/src" -q || return 1
+	"$B/jobsd-datagen" --mutate 1 --from "$d/src" --out "$d/mut" -q || return 1
+	rows=$(cat "$d/src/applications.csv" "$d/src/owners.csv" "$d/src/accounts.csv" \
+	    "$d/src/groups.csv" "$d/src/memberships.csv" | wc -l)
+	rows=$((rows - 5))
+
+	# SQLite first (its page cache warms the same files for both equally afterwards).
+	t0=$(now_s)
+	sqlite_import "$d/src"
+	/usr/bin/time -f '%M' -o "$WORK/sqlite.rss" sqlite3 "$WORK/import.sqlite" < "$WORK/import.sql"
+	t1=$(now_s)
+	s=$(elapsed "$t0" "$t1")
+	srate=$(calc "$rows / $s" 0)
+	SQLITE_RSS=$(tail -n 1 "$WORK/sqlite.rss")
+	rm -f "$WORK/import.sqlite" "$WORK/import.sqlite-wal" "$WORK/import.sqlite-shm"
+
+	write_conf "$d" - 2 - "src=$d/src" "mut=$d/mut"
+	start_jobsd "$d" || return 1
+	j1=$(run_job full_sync)
+	j2=$(run_job full_sync)
+	j3=$(run_job incremental_sync --param source=mut)
+	"$B/jobctl" --json show "$j1" > "$d/j1.json"
+	"$B/jobctl" --json show "$j2" > "$d/j2.json"
+	"$B/jobctl" --json show "$j3" > "$d/j3.json"
+	for v in 1 2 3; do
+		[ "$(jq -r .status "$d/j$v.json")" = completed ] ||
+		    say "4: sync job $v: $(jq -r '.status + ": " + (.error // "")' "$d/j$v.json")"
+	done
+	d1=$(jq -r '.duration_ms / 1000' "$d/j1.json")
+	d2=$(jq -r '.duration_ms / 1000' "$d/j2.json")
+	d3=$(jq -r '.duration_ms / 1000' "$d/j3.json")
+	rate1=$(calc "$(jq -r .records_processed "$d/j1.json") / $d1" 0)
+	WORKER_RSS=$(jq -r .max_rss_kb "$d/j1.json")
+	r=$(ratio "$rate1" "$srate")
+	row "4 first full_sync, $rows rows: records/s vs sqlite3 .import" "$rate1" "$srate" "$r" \
+	    ">= 1.0" "$(verdict "$r" '>=' 1.0)"
+	row "4 first full_sync: seconds (sqlite3 .import: seconds)" "$d1" "$s" "$(ratio "$d1" "$s")" "" ""
+	r=$(ratio "$d1" "$d2")
+	row "4 unchanged re-sync: seconds (ref: first full_sync)" "$d2" "$d1" "$r" ">= 3" \
+	    "$(verdict "$r" '>=' 3)"
+	r=$(ratio "$d1" "$d3")
+	row "4 incremental_sync after 1% changed: s (ref: first full)" "$d3" "$d1" "$r" ">= 20" \
+	    "$(verdict "$r" '>=' 20)"
+	r=$(ratio "$d2" "$d3")
+	row "4 incremental_sync after 1% changed: s (ref: re-sync)" "$d3" "$d2" "$r" "" ""
+
+	if want 5; then
+		local t j st
+		say "5: analysis jobs over $OWNERS owners"
+		for t in manager_resolution enrichment role_generation policy_analysis; do
+			j=$(run_job "$t")
+			"$B/jobctl" --json show "$j" > "$d/a.json"
+			st=$(jq -r .status "$d/a.json")
+			if [ "$st" = completed ]; then
+				row "5 $t: seconds / worker max RSS MiB" \
+				    "$(jq -r '.duration_ms / 1000' "$d/a.json")" \
+				    "$(jq -r '(.max_rss_kb / 1024 | floor)' "$d/a.json") MiB" "" "" ""
+			else
+				row "5 $t: $st: $(jq -r '.error // ""' "$d/a.json" | cut -c1-60)" \
+				    "$(jq -r '.duration_ms / 1000' "$d/a.json")" "" "" "" "n/a"
+			fi
+		done
+	fi
+	stop_jobsd
+	rm -rf "$d"
+}
+
+# --- 6. overheads -----------------------------------------------------------------------
+
+# A jobsd-worker linked from the same objects with job_ctx_progress{,_now} as no-ops.
+build_noprogress_worker() {
+	local o=$B/obj/daemon/worker f objs=()
+	objcopy -W job_ctx_progress -W job_ctx_progress_now "$o/jobctx.o" "$WORK/jobctx-weak.o" ||
+	    return 1
+	for f in "$o"/*.o; do
+		case $f in */jobctx.o) objs+=("$WORK/jobctx-weak.o") ;; *) objs+=("$f") ;; esac
+	done
+	cc $CFLAGS_B $(pkg-config --cflags $PKGS) -c -o "$WORK/noprogress.o" "$ROOT/bench/noprogress.c" &&
+	    cc -o "$WORK/jobsd-worker-noprogress" "${objs[@]}" "$WORK/noprogress.o" "$B/libcommon.a" \
+	    $(pkg-config --libs $PKGS) -ldb -lev -lm
+}
+
+bench_overheads() {
+	local d=$WORK/prog r v j with=() without=() mw mo ratio_p
+	say "6: progress reporting on vs compiled out, $PROG_OWNERS owners x $PROG_RUNS"
+	mkdir -p "$d"
+	if ! build_noprogress_worker; then
+		row "6 progress overhead: could not link the no-progress worker" "" "" "" "" "n/a"
+	else
+		"$B/jobsd-datagen" --owners "$PROG_OWNERS" --out "$d/src" -q || return 1
+		for r in $(seq "$PROG_RUNS"); do
+			for v in with without; do
+				rm -rf "$d/run"
+				mkdir -p "$d/run"
+				if [ $v = with ]; then
+					write_conf "$d/run" - 2 - "src=$d/src"
+				else
+					write_conf "$d/run" - 2 "$WORK/jobsd-worker-noprogress" "src=$d/src"
+				fi
+				start_jobsd "$d/run" || return 1
+				j=$(run_job full_sync)
+				if [ $v = with ]; then
+					with+=("$(job_field "$j" 'duration_ms')")
+				else
+					without+=("$(job_field "$j" 'duration_ms')")
+				fi
+				stop_jobsd
+			done
+		done
+		mw=$(median "${with[@]}") mo=$(median "${without[@]}")
+		ratio_p=$(ratio "$mw" "$mo")
+		row "6 full_sync $PROG_OWNERS owners: ms, progress on vs compiled out" "$mw" "$mo" \
+		    "$ratio_p" "<= 1.02" "$(verdict "$ratio_p" '<=' 1.02)"
+	fi
+	rm -rf "$d"
+}
+
+# --- main -------------------------------------------------------------------------------
+
+WORKER_RSS=NA SQLITE_RSS=NA TURN_FAILED=0
+want 1 && bench_rest
+want 2 && bench_index
+want 3 && bench_turnaround
+{ want 4 || want 5; } && bench_sync
+if want 6; then
+	bench_overheads
+	set -- $IDX_SIZES
+	last=${!#}
+	if [ -n "${SUP_RSS[$last]:-}" ]; then
+		v=$(calc "${SUP_RSS[$last]} / 1024" 1)
+		row "6 supervisor peak RSS MiB, $last stored jobs (ref: $1 jobs)" "$v" \
+		    "$(calc "${SUP_RSS[$1]:-0} / 1024" 1)" "$(ratio "${SUP_RSS[$last]}" "${SUP_RSS[$1]:-0}")" \
+		    "<= 16 MiB" "$(verdict "$v" '<=' 16)"
+	fi
+	if [ "$WORKER_RSS" != NA ] && want 4; then
+		v=$(calc "$WORKER_RSS / 1024" 1)
+		row "6 worker peak RSS MiB, full_sync of $OWNERS owners (ref: sqlite3)" "$v" \
+		    "$(calc "${SQLITE_RSS:-0} / 1024" 1)" "$(ratio "$WORKER_RSS" "${SQLITE_RSS:-0}")" \
+		    "<= 256 MiB" "$(verdict "$v" '<=' 256)"
+	fi
+fi
+
+T_END=$(now_s)
+TOTAL=$(elapsed "$T_START" "$T_END")
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+CMD="make bench$([ $QUICK = 1 ] && echo ' QUICK=1')"
+[ -n "$ARGS" ] && [ "$ARGS" != --quick ] && CMD="sh bench/run.sh $ARGS"
+
+table() {
+	printf '| figure | jobsd | reference | ratio | bar | verdict |\n|---|---:|---:|---:|---|---|\n'
+	awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$RESULTS"
+}
+
+echo
+echo "jobsd benchmarks ($CMD), $(date -u +%FT%TZ), ${TOTAL}s, load $LOAD_START -> $LOAD_END"
+echo
+awk -F'\t' 'BEGIN { printf "%-66s %14s %14s %7s  %-10s %s\n", "figure", "jobsd", "reference", "ratio", "bar", "" }
+	{ printf "%-66s %14s %14s %7s  %-10s %s\n", $1, $2, $3, $4, $5, $6 }' "$RESULTS"
+
+if [ $DOCS = 1 ]; then
+	{
+		echo "# jobsd benchmarks"
+		echo
+		echo "Produced by \`$CMD\` on $(date -u +%F) at $(date -u +%TZ) ($(nproc) CPUs,"
+		echo "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average"
+		echo "$LOAD_START at the start and $LOAD_END at the end; ${TOTAL} s in all). The machine is"
+		echo "shared with other engineers running builds and tests, so absolute figures are noisy;"
+		echo "every reference was measured in the same run, interleaved where possible, and the"
+		echo "ratios are what matter. Times are medians of $RUNS runs unless a row says otherwise."
+		echo
+		table
+		echo
+		cat "$ROOT/bench/NOTES.md"
+	} > "$ROOT/docs/benchmarks.md"
+	say "wrote docs/benchmarks.md"
+fi
