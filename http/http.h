@@ -70,7 +70,6 @@ struct http_parser {
 	struct http_limits lim;
 	struct http_request req;
 	struct buf field, value, url, body;
-	bool in_value;
 	bool started;  /* bytes of a request have arrived */
 	bool complete; /* on_message_complete fired */
 	bool upgrade;

@@ -231,7 +231,6 @@ http_parser_next(struct http_parser *p)
 	p->complete = false;
 	p->expect_continue = false;
 	p->started = false;
-	p->in_value = false;
 	p->header_bytes = 0;
 	if (p->upgrade) {
 		/* An upgraded connection carries no further HTTP; it is closed. */
