@@ -324,7 +324,8 @@ out_json_error(FILE *f, const struct rpc_fail *fail)
 	out_json_str(g, fail->code);
 	out_json_str(g, "message");
 	out_json_str(g, fail->message);
-	if (fail->parameter[0] != '\0') { /* as the REST API: absent when none */
+	/* As the REST API: only a 400 names a parameter (DESIGN.md section 3). */
+	if (fail->parameter[0] != '\0' && fail->status == 400) {
 		out_json_str(g, "parameter");
 		out_json_str(g, fail->parameter);
 	}

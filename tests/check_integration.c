@@ -630,6 +630,117 @@ START_TEST(test_running_and_progress_json)
 }
 END_TEST
 
+/* jobctl --json ARGS prints exactly the body of REST GET path (plus a newline). */
+static void
+same_as_rest(struct tl_daemon *d, const char *token, const char *const *args,
+	     const char *path)
+{
+	struct tl_run r;
+	char *body, *want;
+	int status;
+
+	ck_assert_int_eq(tl_jobctlv(d, &r, args), 0);
+	ck_assert_msg(tl_http(d, "GET", path, token, NULL, &status, &body) == 0, "GET %s",
+		      path);
+	ck_assert_msg(status == 200, "GET %s: %d %s", path, status, body);
+	want = xasprintf("%s\n", body);
+	ck_assert_msg(strcmp(r.out, want) == 0, "jobctl %s %s:\n%s\nREST %s:\n%s", args[1],
+		      args[2] != NULL ? args[2] : "", r.out, path, want);
+	free(want);
+	free(body);
+	tl_run_free(&r);
+}
+
+/* A refused request: jobctl's error body has the REST status, code and parameter. */
+static void
+same_error_as_rest(struct tl_daemon *d, const char *token, const char *const *args,
+		   const char *path)
+{
+	yajl_val a, b, ea, eb;
+	struct tl_run r;
+	char *body;
+	int status;
+
+	ck_assert_int_eq(tl_jobctlv(d, &r, args), 1);
+	ck_assert(tl_http(d, "GET", path, token, NULL, &status, &body) == 0);
+	a = tl_json(r.out);
+	b = tl_json(body);
+	ck_assert_msg(a != NULL && b != NULL, "jobctl: %s REST: %s", r.out, body);
+	ea = tl_jget(a, "error");
+	eb = tl_jget(b, "error");
+	ck_assert_int_eq(tl_jint(ea, "status"), status);
+	ck_assert_int_eq(tl_jint(ea, "status"), tl_jint(eb, "status"));
+	ck_assert_str_eq(tl_jstr(ea, "code"), tl_jstr(eb, "code"));
+	ck_assert_msg((tl_jstr(ea, "parameter") == NULL) == (tl_jstr(eb, "parameter") == NULL) &&
+			      (tl_jstr(ea, "parameter") == NULL ||
+			       strcmp(tl_jstr(ea, "parameter"), tl_jstr(eb, "parameter")) == 0),
+		      "jobctl: %s REST: %s", r.out, body);
+	yajl_tree_free(a);
+	yajl_tree_free(b);
+	free(body);
+	tl_run_free(&r);
+}
+
+START_TEST(test_json_same_as_rest)
+{
+	char listen[64], j1[32], j2[32], path[512], cursor[256], *token;
+	struct tl_daemon *d;
+	struct tl_run r;
+	bool has_next;
+	yajl_val v;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", tl_free_port());
+	d = tl_daemon_new(&(struct tl_opts){.http_listen = listen});
+	tl_daemon_start(d);
+	ck_assert_msg(tl_http_wait(d, 10000) == 0, "REST listener on %s never came up", listen);
+	ck_assert_int_eq(JOBCTL(d, &r, "token", "create", "ci", "--role", "Administrator"), 0);
+	token = tl_last_line(r.out);
+	tl_run_free(&r);
+
+	submit_wait(d, "full_sync", j1);
+	submit_wait(d, "owner_sync", j2);
+
+	snprintf(path, sizeof(path), "/api/v1/jobs/%s", j1);
+	same_as_rest(d, token, (const char *const[]){"--json", "show", j1, NULL}, path);
+	snprintf(path, sizeof(path), "/api/v1/jobs/%s/progress", j2);
+	same_as_rest(d, token, (const char *const[]){"--json", "progress", j2, NULL}, path);
+	same_as_rest(d, token, (const char *const[]){"--json", "list", NULL}, "/api/v1/jobs");
+	same_as_rest(d, token, (const char *const[]){"--json", "running", NULL},
+		     "/api/v1/jobs/running");
+	same_as_rest(d, token,
+		     (const char *const[]){"--json", "list", "--type", "owner_sync", "--status",
+					   "completed", NULL},
+		     "/api/v1/jobs?job_type=owner_sync&status=completed");
+	same_as_rest(d, token,
+		     (const char *const[]){"--json", "list", "--since", "2000-01-01", "--until",
+					   "2100-12-31", NULL},
+		     "/api/v1/jobs?start_date=2000-01-01&end_date=2100-12-31");
+
+	/* Paging: the cursors agree, and each interface accepts the other's. */
+	v = json_ok(d, (const char *const[]){"--json", "list", "--limit", "1", NULL});
+	free(list_ids(v, &has_next, cursor, sizeof(cursor)));
+	ck_assert(has_next);
+	yajl_tree_free(v);
+	same_as_rest(d, token, (const char *const[]){"--json", "list", "--limit", "1", NULL},
+		     "/api/v1/jobs?first=1");
+	snprintf(path, sizeof(path), "/api/v1/jobs?first=1&after=%s", cursor);
+	same_as_rest(d, token,
+		     (const char *const[]){"--json", "list", "--limit", "1", "--after", cursor,
+					   NULL},
+		     path);
+
+	same_error_as_rest(d, token, (const char *const[]){"--json", "show", "job-99", NULL},
+			   "/api/v1/jobs/job-99");
+	same_error_as_rest(d, token,
+			   (const char *const[]){"--json", "list", "--status", "bogus", NULL},
+			   "/api/v1/jobs?status=bogus");
+	same_error_as_rest(d, token,
+			   (const char *const[]){"--json", "list", "--after", "xyz", NULL},
+			   "/api/v1/jobs?after=xyz");
+	free(token);
+}
+END_TEST
+
 START_TEST(test_job_log)
 {
 	struct tl_daemon *d = tl_daemon_new(NULL);
@@ -747,6 +858,7 @@ integration_suite(void)
 
 	tc = tl_tcase("tokens", 60);
 	tcase_add_test(tc, test_tokens);
+	tcase_add_test(tc, test_json_same_as_rest);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <dirent.h>
@@ -670,6 +671,8 @@ tl_daemon_new(const struct tl_opts *o)
 	if (tl_copy_dir(fixture, d->source_dir) == -1)
 		ck_abort_msg("copy fixture %s: %s", fixture, strerror(errno));
 
+	if (o->http_listen != NULL)
+		snprintf(d->http, sizeof(d->http), "%s", o->http_listen);
 	grace = o->cancel_grace_s == 0 ? 5 : o->cancel_grace_s < 0 ? 0 : o->cancel_grace_s;
 	conf = xasprintf("# written by tests/lib/testlib.c\n"
 			 "[jobsd]\n"
@@ -1097,6 +1100,130 @@ bool
 tl_pred_processed(const struct job *j, void *arg)
 {
 	return (j->records_processed != JOB_NULL && j->records_processed >= *(int64_t *)arg);
+}
+
+/* --- HTTP ----------------------------------------------------------------------------- */
+
+/* A TCP connection to d->http ("A.B.C.D:PORT"), or -1. */
+static int
+http_connect(struct tl_daemon *d)
+{
+	struct sockaddr_in sin;
+	char host[64], *colon;
+	int fd;
+
+	snprintf(host, sizeof(host), "%s", d->http);
+	if ((colon = strrchr(host, ':')) == NULL)
+		return (-1);
+	*colon = '\0';
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
+		return (-1);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+int
+tl_http_wait(struct tl_daemon *d, int timeout_ms)
+{
+	int64_t deadline = tl_now_ms() + timeout_ms;
+	int fd;
+
+	for (;;) {
+		if ((fd = http_connect(d)) != -1) {
+			close(fd);
+			return (0);
+		}
+		if (tl_now_ms() > deadline)
+			return (-1);
+		tl_sleep_ms(TL_POLL_MS);
+	}
+}
+
+int
+tl_http(struct tl_daemon *d, const char *method, const char *path, const char *token,
+	const char *body, int *status, char **resp)
+{
+	char *req, *buf = NULL, *hdr_end, *cl;
+	size_t len = 0, cap = 0, blen;
+	struct pollfd pfd;
+	int64_t deadline;
+	ssize_t n;
+	int fd;
+
+	*resp = NULL;
+	if ((fd = http_connect(d)) == -1)
+		return (-1);
+	{
+		char *auth = token != NULL ? xasprintf("Authorization: Bearer %s\r\n", token)
+					   : xstrdup("");
+
+		if (body != NULL)
+			req = xasprintf("%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: "
+					"application/json\r\nContent-Length: %zu\r\n"
+					"Connection: close\r\n\r\n%s",
+					method, path, d->http, auth, strlen(body), body);
+		else
+			req = xasprintf("%s %s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n"
+					"\r\n",
+					method, path, d->http, auth);
+		free(auth);
+	}
+	if (ipc_write_all(fd, req, strlen(req)) == -1) {
+		free(req);
+		close(fd);
+		return (-1);
+	}
+	free(req);
+
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	deadline = tl_now_ms() + 10000;
+	for (;;) {
+		int64_t left = deadline - tl_now_ms();
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+			if (tl_now_ms() < deadline)
+				continue;
+			free(buf);
+			close(fd);
+			return (-1);
+		}
+		if (cap - len < 4096) {
+			cap = cap * 2 + 8192;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (buf == NULL)
+		return (-1);
+	buf[len] = '\0';
+	if (sscanf(buf, "HTTP/1.%*c %d", status) != 1 ||
+	    (hdr_end = strstr(buf, "\r\n\r\n")) == NULL) {
+		free(buf);
+		return (-1);
+	}
+	*hdr_end = '\0';
+	blen = len - (size_t)(hdr_end + 4 - buf);
+	if ((cl = strcasestr(buf, "\r\nContent-Length:")) != NULL &&
+	    (size_t)atol(cl + 17) < blen)
+		blen = (size_t)atol(cl + 17);
+	*resp = xstrndup(hdr_end + 4, blen);
+	free(buf);
+	return (0);
 }
 
 /* --- JSON ------------------------------------------------------------------------------ */

@@ -47,6 +47,7 @@ struct tl_daemon {
 	char config[PATH_MAX];
 	char log_path[PATH_MAX];   /* the daemon's stdout+stderr, appended over restarts */
 	char source_dir[PATH_MAX]; /* a copy of the fixture: tests may edit it */
+	char http[64];             /* "127.0.0.1:PORT" of the [http] listener, or "" */
 	pid_t pid;                 /* running daemon, or -1 */
 	int last_status;           /* wait status of the last daemon that exited */
 };
@@ -137,6 +138,15 @@ int tl_wait_status(struct tl_daemon *d, const char *id, enum job_status st, int 
 		   struct job *j);
 bool tl_pred_final(const struct job *j, void *arg);
 bool tl_pred_processed(const struct job *j, void *arg); /* arg: int64_t *min processed */
+
+/* --- HTTP (the REST listener) ------------------------------------------------------- */
+/* Wait until d->http accepts connections; 0, or -1 after timeout_ms. */
+int tl_http_wait(struct tl_daemon *d, int timeout_ms);
+/* One HTTP/1.1 request (Connection: close) to d->http with an optional bearer token and
+ * JSON body. 0 with the status and the body (malloc'd, NUL-terminated; Content-Length
+ * honoured), -1 on a transport error or a malformed response. */
+int tl_http(struct tl_daemon *d, const char *method, const char *path, const char *token,
+	    const char *body, int *status, char **resp);
 
 /* --- processes -------------------------------------------------------------------- */
 /* Children of parent whose comm starts with comm_prefix (NULL: any), from /proc. */
