@@ -27,6 +27,7 @@ enum jobctl_exit {
 	JOBCTL_EXIT_USAGE = 2,     /* bad command line */
 	JOBCTL_EXIT_FAILED = 3,    /* a watched job failed */
 	JOBCTL_EXIT_CANCELLED = 4, /* a watched job was cancelled */
+	JOBCTL_EXIT_INTERRUPTED = 130, /* Ctrl-C while following a job on a terminal */
 };
 
 struct rpc;

@@ -4,6 +4,7 @@
  * reply for people or, with --json, as the REST API's JSON. */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,11 +91,12 @@ cmd_usage(FILE *f)
 		   "  -s SOCKET    control socket (default $" JOBCTL_SOCKET_ENV
 		   ", else " JOBCTL_DEFAULT_SOCKET ")\n"
 		   "\nexit status:\n"
-		   "  0  success; a watched job completed\n"
-		   "  1  jobsd unreachable or the request was refused\n"
-		   "  2  usage error\n"
-		   "  3  a watched job (watch, submit --wait) failed\n"
-		   "  4  a watched job was cancelled\n");
+		   "  0    success; a watched job completed\n"
+		   "  1    jobsd unreachable or the request was refused\n"
+		   "  2    usage error\n"
+		   "  3    a watched job (watch, submit --wait) failed\n"
+		   "  4    a watched job was cancelled\n"
+		   "  130  interrupted while following a job (the job goes on)\n");
 }
 
 static int
@@ -550,12 +552,21 @@ cmd_cancel(struct ctl *c, int argc, char **argv)
 	return (JOBCTL_EXIT_OK);
 }
 
+/* Set by SIGINT while following a job on a terminal. */
+static volatile sig_atomic_t follow_interrupted;
+
+static void
+follow_sigint(int sig)
+{
+	follow_interrupted = 1;
+}
+
 static void
 sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !follow_interrupted)
 		;
 }
 
@@ -566,10 +577,24 @@ follow(struct ctl *c, const char *id)
 {
 	char line[512], last[512] = "", jid[32];
 	bool drawn = false;
+	struct sigaction sa;
 	struct job j;
 	int rv;
 
+	if (c->tty) {
+		/* Ctrl-C ends the bar's line cleanly; the job goes on. */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = follow_sigint;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+	}
 	for (;;) {
+		if (follow_interrupted) {
+			if (drawn)
+				fputc('\n', c->out);
+			fprintf(c->err, "jobctl: stopped following %s (the job goes on)\n", id);
+			return (JOBCTL_EXIT_INTERRUPTED);
+		}
 		if ((rv = request_job(c, MSG_CTL_PROGRESS, id, JOBCTL_TIMEOUT_MS, &j)) != 0) {
 			if (drawn)
 				fputc('\n', c->out);

@@ -284,7 +284,7 @@ START_TEST(test_help)
 
 	ck_assert_int_eq(run(&k, (const char *const[]){"help", NULL}), 0);
 	ck_assert(strstr(k.out, "exit status:") != NULL);
-	ck_assert(strstr(k.out, "  4  a watched job was cancelled") != NULL);
+	ck_assert(strstr(k.out, "  4    a watched job was cancelled") != NULL);
 	cap_free(&k);
 	ck_assert_int_eq(run(&k, (const char *const[]){"list", "--help", NULL}), 0);
 	ck_assert(strncmp(k.out, "usage: jobctl list [--type TYPE]", 32) == 0);
