@@ -97,7 +97,7 @@ show(struct client *c, const struct ipc_msg *m)
 	rc = store_job_get(c->jsd->store, no, &j, &cause);
 	if (rc == STORE_NOTFOUND) {
 		job_id_format(no, id);
-		reply_fail(c, m->id, 404, IPC_ERR_NOT_FOUND, "id", "job %s not found", id);
+		reply_fail(c, m->id, 404, IPC_ERR_NOT_FOUND, NULL, "job %s not found", id);
 		return;
 	}
 	if (rc != 0) {
@@ -170,11 +170,11 @@ ops_cancel(struct client *c, const struct ipc_msg *m)
 		break; /* answered when the worker has gone */
 	case STORE_NOTFOUND:
 		job_id_format(no, id);
-		reply_fail(c, m->id, 404, IPC_ERR_NOT_FOUND, "id", "job %s not found", id);
+		reply_fail(c, m->id, 404, IPC_ERR_NOT_FOUND, NULL, "job %s not found", id);
 		break;
 	default:
 		reply_fail(c, m->id, status, status == 409 ? IPC_ERR_CONFLICT : IPC_ERR_INTERNAL,
-			   status == 409 ? "id" : NULL, "%s", cause);
+			   NULL, "%s", cause);
 		free(cause);
 		break;
 	}
@@ -334,7 +334,7 @@ ops_log(struct client *c, const struct ipc_msg *m)
 		rc = store_job_get(c->jsd->store, no, &j, &cause);
 		if (rc == STORE_NOTFOUND) {
 			job_id_format(no, id);
-			reply_fail(c, m->id, 404, IPC_ERR_NOT_FOUND, "id", "job %s not found", id);
+			reply_fail(c, m->id, 404, IPC_ERR_NOT_FOUND, NULL, "job %s not found", id);
 			return (0);
 		}
 		if (rc != 0) {

@@ -460,7 +460,7 @@ run_finish(struct run *r)
 		if (j->status == JOB_CANCELLED)
 			reply_job(wt->client, wt->id, j);
 		else
-			reply_fail(wt->client, wt->id, 409, IPC_ERR_CONFLICT, "id",
+			reply_fail(wt->client, wt->id, 409, IPC_ERR_CONFLICT, NULL,
 				   "job %s already %s", job_label(j->no), job_status_name(j->status));
 		control_request_done(wt->client);
 		free(wt);

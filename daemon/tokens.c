@@ -128,7 +128,7 @@ tokens_create(struct client *c, const struct ipc_msg *m)
 	t.created_ms = time_now_ms();
 	rc = store_token_put(c->jsd->store, &t, &cause);
 	if (rc == STORE_EXISTS) {
-		reply_fail(c, m->id, 409, IPC_ERR_CONFLICT, "name", "token '%s' already exists",
+		reply_fail(c, m->id, 409, IPC_ERR_CONFLICT, NULL, "token '%s' already exists",
 			   t.name);
 		goto out;
 	}
@@ -209,7 +209,7 @@ tokens_revoke(struct client *c, const struct ipc_msg *m)
 		return (0);
 	rc = store_token_delete(c->jsd->store, name, &cause);
 	if (rc == STORE_NOTFOUND) {
-		reply_fail(c, m->id, 404, IPC_ERR_NOT_FOUND, "name", "token '%s' not found", name);
+		reply_fail(c, m->id, 404, IPC_ERR_NOT_FOUND, NULL, "token '%s' not found", name);
 		return (0);
 	}
 	if (rc != 0) {
