@@ -462,7 +462,7 @@ write_owners(const char *dir, int every)
 START_TEST(delete_many_in_batches)
 {
 	struct tjob *t;
-	char dir[PATH_MAX + 16], key[8];
+	char dir[PATH_MAX + 16], key[16];
 	int i;
 
 	snprintf(dir, sizeof dir, "%s/src", tmpdir);
