@@ -42,6 +42,16 @@ store_role_writes(enum store_role role)
 	return (role == STORE_SUPERVISOR || role == STORE_TOOL);
 }
 
+int
+store_check_writer(struct store *s, const char *what, char **cause)
+{
+	if (store_role_writes(s->role))
+		return (0);
+	store_set_cause(cause, xasprintf("%s: only the supervisor writes job records and tokens",
+					 what));
+	return (-1);
+}
+
 void
 store_set_cause(char **cause, char *c)
 {

@@ -32,6 +32,9 @@ struct store {
 /* Does this role write (create databases, run recovery, hold the lock)? */
 bool store_role_writes(enum store_role role);
 
+/* -1 with a cause unless the role may write job records and tokens. */
+int store_check_writer(struct store *s, const char *what, char **cause);
+
 /* Cause helper: "what: db_strerror(ret)[: last BDB message]". */
 char *store_cause(struct store *s, int ret, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -347,6 +347,8 @@ store_job_put(struct store *s, const struct job *j, bool durable, char **cause)
 	msgpack_sbuffer buf;
 	int r;
 
+	if (store_check_writer(s, "store_job_put", cause) != 0)
+		return (-1);
 	if (!job_valid(j)) {
 		store_set_cause(cause, xasprintf("job-%llu: invalid job record",
 						 (unsigned long long)j->no));
@@ -835,6 +837,8 @@ store_jobs_prune(struct store *s, int64_t cutoff_ms, uint64_t keep_count, size_t
 	struct prune_arg a;
 
 	*deleted = 0;
+	if (store_check_writer(s, "store_jobs_prune", cause) != 0)
+		return (-1);
 	if (max_delete == 0)
 		return (0);
 	memset(&a, 0, sizeof(a));

@@ -206,6 +206,10 @@ store_job_log_append(struct store *s, uint64_t no, int64_t ts_ms, int level,
 	struct append_arg a;
 	size_t len = strlen(text);
 
+	if (s->role == STORE_READER) {
+		store_set_cause(cause, xstrdup("store_job_log_append: read-only store"));
+		return (-1);
+	}
 	memset(&a, 0, sizeof(a));
 	a.no = no;
 	a.line.ts_ms = ts_ms;

@@ -147,6 +147,8 @@ store_token_put(struct store *s, const struct token *t, char **cause)
 	struct token_arg a;
 	int r;
 
+	if (store_check_writer(s, "store_token_put", cause) != 0)
+		return (-1);
 	if (t->name[0] == '\0' || memchr(t->name, '\0', sizeof(t->name)) == NULL ||
 	    memchr(t->role, '\0', sizeof(t->role)) == NULL) {
 		store_set_cause(cause, xstrdup("token: bad name or role"));
@@ -327,6 +329,8 @@ store_token_delete(struct store *s, const char *name, char **cause)
 	struct token_arg a;
 	int r;
 
+	if (store_check_writer(s, "store_token_delete", cause) != 0)
+		return (-1);
 	memset(&a, 0, sizeof(a));
 	a.name = name;
 	r = store_with_txn(s, 0, delete_txn, &a, cause);

@@ -16,8 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "datagen/gen_jobs.h"
 #include "log.h"
 #include "store.h"
+#include "timeutil.h"
 
 #define BASE_MS INT64_C(1700000000000)
 #define NONE (-1)
@@ -849,6 +851,119 @@ START_TEST(test_unusable_dir)
 }
 END_TEST
 
+/* A reader in another process sees the supervisor's jobs and cannot write them. */
+static int
+reader_child(void)
+{
+	struct store *r;
+	struct job j, out[3];
+	struct job_query q;
+	char *cause = NULL;
+	uint64_t no;
+	size_t n, i;
+	bool more;
+
+	if (store_open(dir, STORE_READER, &r, &cause) != 0)
+		return (10);
+	if (store_job_get(r, 5, &j, &cause) != 0)
+		return (11);
+	if (j.type != JOB_ACCOUNT_SYNC || j.status != JOB_COMPLETED)
+		return (12);
+	q = query(JOB_COMPLETED, NONE, NONE, NONE, 3);
+	if (store_jobs_list(r, &q, out, &n, &more, &cause) != 0)
+		return (13);
+	if (n != 3 || out[0].no != 25 || out[1].no != 21 || out[2].no != 19 || !more)
+		return (14);
+	for (i = 0; i < n; i++)
+		job_free(&out[i]);
+	if (store_job_alloc(r, &no, &cause) != -1)
+		return (15);
+	free(cause);
+	cause = NULL;
+	j.status = JOB_FAILED;
+	if (store_job_put(r, &j, true, &cause) != -1)
+		return (16);
+	free(cause);
+	job_free(&j);
+	store_close(r);
+	return (0);
+}
+
+START_TEST(test_reader_process)
+{
+	pid_t pid;
+	int status;
+
+	load_set();
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0)
+		_exit(reader_child());
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reader child status %d",
+		      status);
+}
+END_TEST
+
+START_TEST(test_gen_jobs)
+{
+	struct store *g;
+	struct job *out;
+	struct job_query q;
+	uint64_t c[JOB_STATUS_COUNT][JOB_TYPE_COUNT], total = 0, no;
+	char sub[128], *cause = NULL;
+	int64_t now = time_now_ms(), prev = 0;
+	size_t n, i;
+	bool more;
+	int x, y;
+
+	snprintf(sub, sizeof(sub), "%s/gen", dir);
+	ck_assert_int_eq(gen_jobs(sub, 500, 7, &cause), 0);
+	ck_assert_int_eq(store_open(sub, STORE_SUPERVISOR, &g, &cause), 0);
+	ck_assert_int_eq(store_job_counts(g, c, &cause), 0);
+	for (x = 0; x < JOB_STATUS_COUNT; x++)
+		for (y = 0; y < JOB_TYPE_COUNT; y++)
+			total += c[x][y];
+	ck_assert_uint_eq(total, 500);
+	for (y = 0; y < JOB_TYPE_COUNT; y++) {
+		ck_assert_uint_eq(c[JOB_PENDING][y], 0);
+		ck_assert_uint_eq(c[JOB_RUNNING][y], 0);
+	}
+	out = xcalloc(1000, sizeof(*out));
+	q = query(NONE, NONE, NONE, NONE, 1000);
+	ck_assert_int_eq(store_jobs_list(g, &q, out, &n, &more, &cause), 0);
+	ck_assert_uint_eq(n, 500);
+	ck_assert(!more);
+	for (i = 0; i < n; i++) {
+		struct job *j = &out[i];
+
+		ck_assert_uint_eq(j->no, 500 - i);
+		ck_assert(job_status_is_final(j->status));
+		ck_assert(j->created_ms > now - INT64_C(366) * 86400000 && j->created_ms <= now);
+		if (i > 0)
+			ck_assert(j->created_ms <= prev);
+		prev = j->created_ms;
+		ck_assert(j->end_ms != JOB_NULL);
+		if (j->start_ms != JOB_NULL) {
+			ck_assert(j->start_ms >= j->created_ms && j->end_ms >= j->start_ms);
+			ck_assert(j->records_processed <= j->total_records);
+		} else
+			ck_assert_int_eq(j->status, JOB_CANCELLED);
+		ck_assert((j->status == JOB_FAILED) == (j->error != NULL));
+		ck_assert(j->requested_by[0] != '\0');
+		job_free(j);
+	}
+	free(out);
+	ck_assert_int_eq(store_job_alloc(g, &no, &cause), 0);
+	ck_assert_uint_eq(no, 501);
+	/* Not while a daemon holds the directory. */
+	ck_assert_int_eq(gen_jobs(sub, 10, 7, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "another jobsd is running on"));
+	free(cause);
+	store_close(g);
+}
+END_TEST
+
 Suite *
 store_suite(void)
 {
@@ -871,6 +986,8 @@ store_suite(void)
 	tcase_add_test(tc, test_meta);
 	tcase_add_test(tc, test_reader_without_env);
 	tcase_add_test(tc, test_unusable_dir);
+	tcase_add_test(tc, test_reader_process);
+	tcase_add_test(tc, test_gen_jobs);
 	suite_add_tcase(s, tc);
 	return (s);
 }
