@@ -144,7 +144,7 @@ bench_rest() {
 	# The same daemon serves figure 2 when its size is one of the index sizes.
 	if want 2 && [[ " $IDX_SIZES " == *" $REST_JOBS "* ]]; then
 		index_measure "$REST_JOBS" "$port" "$d"
-		SUP_RSS[$REST_JOBS]=$(awk '/^VmHWM/ { print $2 }' "/proc/$JOBSD_PID/status")
+		sup_rss "$REST_JOBS"
 		IDX_DONE="$IDX_DONE $REST_JOBS"
 	fi
 	stop_jobsd
@@ -154,7 +154,12 @@ bench_rest() {
 # --- 2. index scaling -------------------------------------------------------------------
 
 IDX_DONE=""
-declare -A IDX_J IDX_S_ IDX_CNT SUP_RSS
+declare -A IDX_J IDX_S_ IDX_CNT SUP_RSS SUP_ANON
+# sup_rss N: record the supervisor's peak RSS and its private (anonymous) part now.
+sup_rss() {
+	SUP_RSS[$1]=$(awk '/^VmHWM/ { print $2 }' "/proc/$JOBSD_PID/status")
+	SUP_ANON[$1]=$(awk '/^RssAnon/ { print $2 }' "/proc/$JOBSD_PID/status")
+}
 D_FROM=$(date -u -d '90 days ago' +%F)
 D_TO=$(date -u -d '61 days ago' +%F)
 MS_FROM=$(($(date -u -d "$D_FROM 00:00:00" +%s) * 1000))
@@ -243,7 +248,7 @@ bench_index() {
 		wait_http "$port" || return 1
 		index_measure "$n" "$port" "$d"
 		# Supervisor RSS with this many stored jobs (figure 6).
-		SUP_RSS[$n]=$(awk '/^VmHWM/ { print $2 }' "/proc/$JOBSD_PID/status")
+		sup_rss "$n"
 		stop_jobsd
 		rm -rf "$d"
 	done
@@ -305,8 +310,12 @@ bench_turnaround() {
 	t1=$(now_s)
 	n=$(curl -s -H "Authorization: Bearer $TOKEN" \
 	    "http://127.0.0.1:$port/api/v1/jobs?status=failed&first=1000" | jq '.jobs | length')
-	[ "$n" != 0 ] && say "3: $n jobs failed, e.g. $(curl -s -H "Authorization: Bearer $TOKEN" \
-	    "http://127.0.0.1:$port/api/v1/jobs?status=failed&first=1" | jq -r '.jobs[0].id')"
+	if [ "$n" != 0 ]; then
+		i=$(curl -s -H "Authorization: Bearer $TOKEN" \
+		    "http://127.0.0.1:$port/api/v1/jobs?status=failed&first=1" | jq -r '.jobs[0].id')
+		TURN_ERROR=$(job_field "$i" error)
+		say "3: $n jobs failed, e.g. $i: $TURN_ERROR"
+	fi
 	jps=$(calc "$ok / $(elapsed "$t0" "$t1")" 1)
 	TURN_FAILED=$n
 	stop_jobsd
@@ -507,6 +516,10 @@ if want 6; then
 		row "6 supervisor peak RSS MiB, $last stored jobs (ref: $1 jobs)" "$v" \
 		    "$(calc "${SUP_RSS[$1]:-0} / 1024" 1)" "$(ratio "${SUP_RSS[$last]}" "${SUP_RSS[$1]:-0}")" \
 		    "<= 16 MiB" "$(verdict "$v" '<=' 16)"
+		v=$(calc "${SUP_ANON[$last]} / 1024" 1)
+		row "6 supervisor private (RssAnon) MiB, $last jobs (ref: $1 jobs)" "$v" \
+		    "$(calc "${SUP_ANON[$1]:-0} / 1024" 1)" "$(ratio "${SUP_ANON[$last]}" "${SUP_ANON[$1]:-0}")" \
+		    "" ""
 	fi
 	if [ "$WORKER_RSS" != NA ] && want 4; then
 		v=$(calc "$WORKER_RSS / 1024" 1)
