@@ -238,6 +238,36 @@ START_TEST(counts)
 }
 END_TEST
 
+static bool
+stop_second(void *arg)
+{
+	return ++*(int *)arg == 2;
+}
+
+START_TEST(count_stops)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+	uint64_t n = 0;
+	char *cause = NULL;
+	int calls = 0, i;
+
+	/* 200000 records: stop() is asked after 65536 and 131072, and says stop the 2nd time. */
+	snprintf(path, sizeof path, "%s/big.csv", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("id\n", f);
+	for (i = 0; i < 200000; i++)
+		fprintf(f, "%d\n", i);
+	fclose(f);
+	ck_assert_int_eq(csv_count_records_stop(path, &n, stop_second, &calls, &cause), 1);
+	ck_assert_int_eq(calls, 2);
+	calls = -100;
+	ck_assert_int_eq(csv_count_records_stop(path, &n, stop_second, &calls, &cause), 0);
+	ck_assert_uint_eq(n, 200000);
+	ck_assert_int_eq(calls, -97);
+}
+END_TEST
+
 START_TEST(open_errors)
 {
 	struct csv_reader *r;
@@ -296,6 +326,7 @@ csv_suite(void)
 	tcase_add_test(tc, columns_by_name);
 	tcase_add_test(tc, bad_rows);
 	tcase_add_test(tc, counts);
+	tcase_add_test(tc, count_stops);
 	tcase_add_test(tc, open_errors);
 	tcase_add_test(tc, utf8);
 	suite_add_tcase(s, tc);

@@ -484,6 +484,13 @@ csv_good_rows(const struct csv_reader *r)
 int
 csv_count_records(const char *path, uint64_t *n, char **cause)
 {
+	return csv_count_records_stop(path, n, NULL, NULL, cause);
+}
+
+int
+csv_count_records_stop(const char *path, uint64_t *n, bool (*stop)(void *), void *arg,
+    char **cause)
+{
 	struct csv_reader *r;
 	uint64_t line, count = 0;
 	int rv;
@@ -493,6 +500,10 @@ csv_count_records(const char *path, uint64_t *n, char **cause)
 	while ((rv = rec_read(r, &line)) == 1) {
 		if (!rec_blank(r))
 			count++;
+		if (stop != NULL && count % CSV_STOP_EVERY == 0 && stop(arg)) {
+			csv_close(r);
+			return 1;
+		}
 	}
 	if (rv == -1) {
 		*cause = xasprintf("cannot read %s: %s", path, strerror(errno));

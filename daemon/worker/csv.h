@@ -55,6 +55,10 @@ uint64_t csv_good_rows(const struct csv_reader *r);
 /* Count the data records of a file cheaply (no UTF-8 or column checks; bad rows counted
  * too, blank lines not). -1 and *cause if it cannot be read. */
 int csv_count_records(const char *path, uint64_t *n, char **cause);
+/* The same, asking stop(arg) every CSV_STOP_EVERY records: 1 if it said to stop. */
+#define CSV_STOP_EVERY 65536
+int csv_count_records_stop(const char *path, uint64_t *n, bool (*stop)(void *), void *arg,
+			   char **cause);
 
 /* UTF-8 validity (no overlongs, no surrogates, <= U+10FFFF). */
 bool csv_utf8_valid(const char *s, size_t len);

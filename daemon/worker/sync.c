@@ -620,6 +620,26 @@ sync_finish(struct sync_run *sr, char **error)
 	return with_txn(sr, 0, finish_txn, "moving the sync watermark", error);
 }
 
+static bool
+count_stop(void *arg)
+{
+	return job_ctx_cancelled(arg);
+}
+
+/* Count the records of one file: JOB_RUN_OK, JOB_RUN_CANCELLED, JOB_RUN_FAILED. */
+static int
+count_file(struct job_ctx *ctx, const char *path, uint64_t *n, char **error)
+{
+	switch (csv_count_records_stop(path, n, count_stop, ctx, error)) {
+	case 0:
+		return JOB_RUN_OK;
+	case 1:
+		return JOB_RUN_CANCELLED;
+	default:
+		return JOB_RUN_FAILED;
+	}
+}
+
 static const char *const deletion_req[] = { "entity", "id", "deleted_at", NULL };
 
 static int
@@ -677,21 +697,23 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 			free(path);
 			continue;
 		}
-		if (csv_count_records(path, &n, error) != 0) {
-			free(path);
-			goto out;
-		}
+		res = count_file(ctx, path, &n, error);
 		free(path);
+		if (res != JOB_RUN_OK)
+			goto out;
+		res = JOB_RUN_FAILED;
 		sr.present[t] = true;
 		ctx->total += (int64_t)n;
 	}
 	if (mode == MODE_INCREMENTAL) {
 		path = path_of(&sr, DELETIONS_FILE);
 		if (access(path, F_OK) == 0) {
-			if (csv_count_records(path, &n, error) != 0) {
+			res = count_file(ctx, path, &n, error);
+			if (res != JOB_RUN_OK) {
 				free(path);
 				goto out;
 			}
+			res = JOB_RUN_FAILED;
 			sr.deletions_present = true;
 			ctx->total += (int64_t)n;
 		}
