@@ -848,9 +848,30 @@ tl_daemon_kill9(struct tl_daemon *d)
 	d->pid = -1;
 }
 
+/* A sanitizer report in the daemon's log (its workers and listeners log there too), as a
+ * malloc'd excerpt, or NULL. */
+static char *
+sanitizer_report(struct tl_daemon *d)
+{
+	static const char *const marks[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+					    "runtime error:", NULL};
+	char *log = tl_read_file(d->log_path), *at = NULL, *rep;
+	size_t i;
+
+	if (log == NULL)
+		return (NULL);
+	for (i = 0; marks[i] != NULL && at == NULL; i++)
+		at = strstr(log, marks[i]);
+	while (at != NULL && at > log && at[-1] != '\n')
+		at--; /* from the start of its line */
+	rep = at != NULL ? xstrndup(at, 2000) : NULL;
+	free(log);
+	return (rep);
+}
+
 /* Stop everything of d (quietly, for teardown) and remove its dir. */
 static void
-daemon_destroy(struct tl_daemon *d)
+daemon_destroy(struct tl_daemon *d, char **report)
 {
 	pid_t kids[64];
 	size_t n = 0;
@@ -861,6 +882,8 @@ daemon_destroy(struct tl_daemon *d)
 			tl_daemon_kill9(d);
 		kill_children(kids, n);
 	}
+	if (*report == NULL)
+		*report = sanitizer_report(d);
 	tl_rm_rf(d->dir);
 	free(d);
 }
@@ -936,8 +959,13 @@ tl_setup(void)
 void
 tl_teardown(void)
 {
+	char *report = NULL;
+
 	while (tl_ndaemons > 0)
-		daemon_destroy(tl_daemons[--tl_ndaemons]);
+		daemon_destroy(tl_daemons[--tl_ndaemons], &report);
+	/* A sanitizer build's daemon, worker or listener reported an error: fail the test. */
+	if (report != NULL)
+		ck_abort_msg("sanitizer report in the daemon's log:\n%s", report);
 }
 
 TCase *
