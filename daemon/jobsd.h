@@ -32,6 +32,8 @@
  * cancel_grace bounded to these. */
 #define STOP_GRACE_MIN_MS 1000
 #define STOP_GRACE_MAX_MS 20000
+/* A worker start that failed for lack of descriptors/processes/memory is retried. */
+#define SPAWN_RETRY_S 1.0
 /* A worker that exited but whose socket stays open (a grandchild holds it). */
 #define WORKER_LINGER_MS 2000
 /* jobsd-http: a listener that lived shorter than this crashed early; back off. */
@@ -132,6 +134,7 @@ struct jobsd {
 
 	ev_signal sig_term, sig_int, sig_hup, sig_chld;
 	ev_timer retention_timer;
+	ev_timer retry_timer; /* worker start after a transient failure */
 	ev_timer stop_timer;
 
 	/* control.c */

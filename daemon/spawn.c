@@ -77,7 +77,7 @@ spawn_child(const char *path, char *const argv[], int ipc_fd, const int *extra_f
 	int tmp[1 + CONFIG_MAX_LISTEN];
 	size_t nenv = 0, ntmp = 0, i;
 	pid_t pid = -1;
-	int error;
+	int error, saved = 0;
 
 	if (nextra > CONFIG_MAX_LISTEN) {
 		*cause = xasprintf("too many descriptors");
@@ -96,12 +96,14 @@ spawn_child(const char *path, char *const argv[], int ipc_fd, const int *extra_f
 
 	/* Copy every source above the target range so the dup2s cannot clobber each other. */
 	if ((tmp[ntmp] = fcntl(ipc_fd, F_DUPFD_CLOEXEC, SPAWN_TMP_FD)) == -1) {
+		saved = errno;
 		*cause = xasprintf("fcntl: %s", strerror(errno));
 		goto out_env;
 	}
 	ntmp++;
 	for (i = 0; i < nextra; i++) {
 		if ((tmp[ntmp] = fcntl(extra_fds[i], F_DUPFD_CLOEXEC, SPAWN_TMP_FD)) == -1) {
+			saved = errno;
 			*cause = xasprintf("fcntl: %s", strerror(errno));
 			goto out_fds;
 		}
@@ -129,11 +131,14 @@ spawn_child(const char *path, char *const argv[], int ipc_fd, const int *extra_f
 		*cause = xasprintf("posix_spawn %s: %s", path, strerror(error));
 		pid = -1;
 	}
+	saved = error;
 out_fds:
 	for (i = 0; i < ntmp; i++)
 		close(tmp[i]);
 out_env:
 	for (i = 0; i < nenv; i++)
 		free(env[i]);
+	if (pid == -1)
+		errno = saved;
 	return (pid);
 }

@@ -478,6 +478,20 @@ run_finish(struct run *r)
 /* --- starting --------------------------------------------------------------- */
 
 static void
+retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	supervisor_schedule(w->data);
+}
+
+/* Out of descriptors, processes or memory: worth another try rather than failing. */
+static bool
+transient(int error)
+{
+	return (error == EMFILE || error == ENFILE || error == EAGAIN || error == ENOMEM);
+}
+
+/* -1 when the start should be retried later (the job stays first in line). */
+static int
 start_job(struct jobsd *jsd, struct pend *p)
 {
 	struct run *r;
@@ -485,8 +499,28 @@ start_job(struct jobsd *jsd, struct pend *p)
 	char env[64], *cause = NULL;
 	const char *envv[2] = {env, NULL};
 	char *argv[] = {(char *)"jobsd-worker", NULL};
-	int sv[2];
+	int sv[2], error = 0;
 	pid_t pid = -1;
+
+	snprintf(env, sizeof(env), "%s=%s", WORKER_JOB_ENV, job_label(p->job.no));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		error = errno;
+		cause = xasprintf("socketpair: %s", strerror(errno));
+	} else {
+		pid = spawn_child(jsd->worker_path, argv, sv[1], NULL, 0, envv, &cause);
+		error = errno;
+		close(sv[1]);
+		if (pid == -1)
+			close(sv[0]);
+	}
+	if (pid == -1 && transient(error)) {
+		log_warnx("%s: cannot start a worker now (%s); retrying in %.0f s",
+			  job_label(p->job.no), cause, SPAWN_RETRY_S);
+		free(cause);
+		ev_timer_set(&jsd->retry_timer, SPAWN_RETRY_S, 0.0);
+		ev_timer_start(jsd->loop, &jsd->retry_timer);
+		return (-1);
+	}
 
 	r = xcalloc(1, sizeof(*r));
 	r->jsd = jsd;
@@ -495,16 +529,6 @@ start_job(struct jobsd *jsd, struct pend *p)
 	job_init(&p->job);
 	pend_free(jsd, p);
 	j = &r->job;
-
-	snprintf(env, sizeof(env), "%s=%s", WORKER_JOB_ENV, job_label(j->no));
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
-		cause = xasprintf("socketpair: %s", strerror(errno));
-	else {
-		pid = spawn_child(jsd->worker_path, argv, sv[1], NULL, 0, envv, &cause);
-		close(sv[1]);
-		if (pid == -1)
-			close(sv[0]);
-	}
 	j->start_ms = time_now_ms();
 	if (pid == -1) {
 		log_warnx("%s: cannot start a worker: %s", job_label(j->no), cause);
@@ -524,7 +548,7 @@ start_job(struct jobsd *jsd, struct pend *p)
 		}
 		job_free(j);
 		free(r);
-		return;
+		return (0);
 	}
 	r->pid = pid;
 	j->status = JOB_RUNNING;
@@ -558,10 +582,11 @@ start_job(struct jobsd *jsd, struct pend *p)
 		r->peer_error = xasprintf("cannot record the start: %s", cause);
 		free(cause);
 		kill_group(r, SIGKILL);
-		return;
+		return (0);
 	}
 	log_info("%s: %s started (worker %ld)", job_label(j->no), job_type_name(j->type),
 		 (long)pid);
+	return (0);
 }
 
 void
@@ -573,7 +598,7 @@ supervisor_schedule(struct jobsd *jsd)
 	size_t np, nr;
 	int pick;
 
-	if (jsd->stopping)
+	if (jsd->stopping || ev_is_active(&jsd->retry_timer))
 		return;
 	for (;;) {
 		if (jsd->npending == 0 || jsd->nruns >= (size_t)jsd->conf.max_workers)
@@ -595,7 +620,8 @@ supervisor_schedule(struct jobsd *jsd)
 		p = TAILQ_FIRST(&jsd->pending);
 		while (pick-- > 0)
 			p = TAILQ_NEXT(p, entry);
-		start_job(jsd, p);
+		if (start_job(jsd, p) == -1)
+			return;
 	}
 }
 
@@ -898,6 +924,7 @@ supervisor_stop(struct jobsd *jsd, const char *why)
 	control_close(jsd);
 	http_stop(jsd);
 	ev_timer_stop(jsd->loop, &jsd->retention_timer);
+	ev_timer_stop(jsd->loop, &jsd->retry_timer);
 	/* Workers stop at a batch boundary like a cancel (a signal could catch them inside
 	 * Berkeley DB); those not yet talking get SIGTERM; SIGKILL after the grace. */
 	TAILQ_FOREACH(r, &jsd->runs, entry) {
@@ -1033,6 +1060,8 @@ supervisor_start(struct jobsd *jsd)
 	ev_signal_start(loop, &jsd->sig_chld);
 	signal(SIGPIPE, SIG_IGN);
 
+	ev_timer_init(&jsd->retry_timer, retry_cb, SPAWN_RETRY_S, 0.0);
+	jsd->retry_timer.data = jsd;
 	ev_timer_init(&jsd->retention_timer, retention_cb, 0.0, RETENTION_INTERVAL_S);
 	jsd->retention_timer.data = jsd;
 	ev_timer_start(loop, &jsd->retention_timer);
