@@ -183,8 +183,8 @@ END_TEST
 START_TEST(bad_rows)
 {
 	/* line 1 header; 2 good; 3 too few fields; 4 too many; 5-6 good (embedded newline);
-	 * 7 invalid UTF-8; 8 stray character after a closing quote; 9 good; 10 unterminated
-	 * quote running to the end of the file (lines 10-11). */
+	 * 7 invalid UTF-8; 8 stray character after a closing quote; 9 good; 10 a NUL byte;
+	 * 11 unterminated quote running to the end of the file (lines 11-12). */
 	static const char content[] = "a,b,c\n"
 	    "1,2,3\n"
 	    "1,2\n"
@@ -193,6 +193,7 @@ START_TEST(bad_rows)
 	    "\xc3\x28,2,3\n"
 	    "\"q\"z,2,3\n"
 	    "7,8,9\n"
+	    "1,x\0y,3\n"
 	    "\"open,2,3\n"
 	    "more\n";
 	const char *p = put("bad.csv", content, sizeof content - 1);
@@ -203,12 +204,13 @@ START_TEST(bad_rows)
 		char *d = dump(p, bufsizes[i], &e);
 
 		ck_assert_str_eq(d, "1|2|3@2\nx\ny|2|3@5\n7|8|9@9\n");
-		ck_assert_int_eq(e.n, 5);
+		ck_assert_int_eq(e.n, 6);
 		ck_assert_str_eq(e.text, "3:expected 3 fields, found 2;"
 		    "4:expected 3 fields, found 4;"
 		    "7:invalid UTF-8 in column 'a';"
 		    "8:unexpected character after a closing quote;"
-		    "10:unterminated quoted field at end of file;");
+		    "10:NUL byte in column 'b';"
+		    "11:unterminated quoted field at end of file;");
 		free(d);
 	}
 }

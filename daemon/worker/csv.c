@@ -354,6 +354,11 @@ csv_open(const char *path, size_t bufsize, csv_error_cb cb, void *arg,
 			    (unsigned long long)line);
 			goto fail;
 		}
+		if (strlen(r->cols[i]) != r->flen[i]) {
+			*cause = xasprintf("%s:%llu: NUL byte in header", path,
+			    (unsigned long long)line);
+			goto fail;
+		}
 		if (*r->cols[i] == '\0') {
 			*cause = xasprintf("%s:%llu: empty column name in header (column %zu)",
 			    path, (unsigned long long)line, i + 1);
@@ -414,6 +419,12 @@ csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 			if (!csv_utf8_valid(r->fptr[i], r->flen[i])) {
 				snprintf(r->badbuf, sizeof r->badbuf,
 				    "invalid UTF-8 in column '%s'", r->cols[i]);
+				r->bad = r->badbuf;
+				break;
+			}
+			if (memchr(r->fptr[i], '\0', r->flen[i]) != NULL) {
+				snprintf(r->badbuf, sizeof r->badbuf,
+				    "NUL byte in column '%s'", r->cols[i]);
 				r->bad = r->badbuf;
 				break;
 			}

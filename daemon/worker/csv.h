@@ -2,7 +2,7 @@
  * buffer (never the whole file), handles quoted fields, "" escapes, embedded commas and
  * newlines, CRLF or LF line ends and an optional UTF-8 byte order mark. The first record is
  * the header; columns are looked up by name. A malformed record (wrong number of fields,
- * invalid UTF-8, unterminated quote, stray character after a closing quote, oversized
+ * invalid UTF-8, a NUL byte, unterminated quote, stray character after a closing quote, oversized
  * record) is reported through the error callback with the physical line where it starts,
  * counted, and skipped: the reader never stops on bad data, only on I/O errors. */
 #ifndef JOBSD_CSV_H
