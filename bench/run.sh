@@ -454,14 +454,14 @@ bench_sync() {
 
 # A jobsd-worker linked from the same objects with job_ctx_progress{,_now} as no-ops.
 build_noprogress_worker() {
-	local o=$B/obj/daemon/worker f objs=()
+	local o=$B/obj/daemon/worker
+	# The weakened jobctx.o comes before libworker.a, so the archive's own copy is never
+	# pulled in; noprogress.o's strong definitions win over the weak ones.
 	objcopy -W job_ctx_progress -W job_ctx_progress_now "$o/jobctx.o" "$WORK/jobctx-weak.o" ||
 	    return 1
-	for f in "$o"/*.o; do
-		case $f in */jobctx.o) objs+=("$WORK/jobctx-weak.o") ;; *) objs+=("$f") ;; esac
-	done
 	cc $CFLAGS_B $(pkg-config --cflags $PKGS) -c -o "$WORK/noprogress.o" "$ROOT/bench/noprogress.c" &&
-	    cc -o "$WORK/jobsd-worker-noprogress" "${objs[@]}" "$WORK/noprogress.o" "$B/libcommon.a" \
+	    cc -o "$WORK/jobsd-worker-noprogress" "$o/main.o" "$WORK/noprogress.o" \
+	    "$WORK/jobctx-weak.o" "$B/libworker.a" "$B/libcommon.a" \
 	    $(pkg-config --libs $PKGS) -ldb -lev -lm
 }
 
