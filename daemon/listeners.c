@@ -20,6 +20,8 @@
 #include "jobsd.h"
 #include "timeutil.h"
 
+#define BIND_RETRIES 30 /* x 100 ms, at startup only */
+
 static void hproc_spawn(struct hproc *);
 
 /* "host:port", "[v6]:port", "*:port", ":port" -> a bound, listening socket. */
@@ -29,7 +31,7 @@ listen_one(const char *spec, char **cause)
 	char host[128], *port;
 	struct addrinfo hints, *res = NULL;
 	const char *h;
-	int fd = -1, on = 1, rc;
+	int fd = -1, on = 1, rc, tries;
 
 	snprintf(host, sizeof(host), "%s", spec);
 	if (host[0] == '[') {
@@ -69,7 +71,14 @@ listen_one(const char *spec, char **cause)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (res->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1) {
+	/* listeners of a daemon that was just killed may still hold the address */
+	for (tries = 0;; tries++) {
+		if ((rc = bind(fd, res->ai_addr, res->ai_addrlen)) == 0 || errno != EADDRINUSE ||
+		    tries == BIND_RETRIES)
+			break;
+		usleep(100 * 1000);
+	}
+	if (rc == -1) {
 		*cause = xasprintf("listen %s: bind: %s", spec, strerror(errno));
 		goto fail;
 	}
