@@ -3,6 +3,7 @@
  * restarted on the same data dir, and hostile control clients (garbage, empty and oversize
  * frames, wrong shapes and versions, idle and half-sent connections). */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -294,6 +295,58 @@ START_TEST(test_idle_and_partial_clients)
 }
 END_TEST
 
+/* The control socket authenticates its peer: another user that can reach the socket gets
+ * permission_denied for every request (root only: it needs a second uid). */
+START_TEST(test_peer_credentials)
+{
+	struct tl_daemon *d;
+	char prog[PATH_MAX];
+	struct tl_run r;
+	yajl_val v;
+
+	if (getuid() != 0)
+		return; /* cannot act as another user */
+	d = tl_daemon_new(NULL);
+	tl_daemon_start(d);
+	/* Let anyone reach the socket: only the daemon's own check stands in the way. */
+	ck_assert_int_eq(chmod(d->dir, 0711), 0);
+	{
+		char parent[sizeof(d->dir)], *slash;
+
+		snprintf(parent, sizeof(parent), "%s", d->dir);
+		if ((slash = strrchr(parent, '/')) != NULL && slash != parent) {
+			*slash = '\0';
+			if (strcmp(parent, "/tmp") != 0) /* the run's root, mode 0700 */
+				ck_assert_int_eq(chmod(parent, 0711), 0);
+		}
+	}
+	ck_assert_int_eq(chmod(d->socket, 0666), 0);
+	snprintf(prog, sizeof(prog), "%s/jobctl", tl_bin_dir());
+
+	tl_run_as(&r, (const char *const[]){prog, "-s", d->socket, "--json", "list", NULL}, NULL,
+		  65534, 65534, 30000);
+	ck_assert_msg(r.status == 1, "exit %d: %s %s", r.status, r.out, r.err);
+	v = tl_json(r.out);
+	ck_assert_msg(v != NULL, "%s", r.out);
+	ck_assert_int_eq(tl_jint(tl_jget(v, "error"), "status"), 403);
+	ck_assert_str_eq(tl_jstr(tl_jget(v, "error"), "code"), "permission_denied");
+	yajl_tree_free(v);
+	tl_run_free(&r);
+
+	tl_run_as(&r,
+		  (const char *const[]){prog, "-s", d->socket, "submit", "full_sync", NULL},
+		  NULL, 65534, 65534, 30000);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "permission denied") != NULL, "%s", r.err);
+	tl_run_free(&r);
+
+	/* Nothing was queued; root is still served. */
+	ck_assert_int_eq(JOBCTL(d, &r, "list"), 0);
+	ck_assert_str_eq(r.out, "no jobs\n");
+	tl_run_free(&r);
+}
+END_TEST
+
 Suite *integration_crash_suite(void);
 
 Suite *
@@ -312,6 +365,7 @@ integration_crash_suite(void)
 	tcase_add_loop_test(tc, test_malformed_frames, 0,
 			    (int)(sizeof(bad_frames) / sizeof(bad_frames[0])));
 	tcase_add_test(tc, test_idle_and_partial_clients);
+	tcase_add_test(tc, test_peer_credentials);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -2,6 +2,7 @@
  * runs with captured output, direct control-socket requests, bounded polling, /proc
  * inspection, JSON checks, and the cleanup that survives a failed or timed-out test. */
 #include <sys/prctl.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -355,6 +356,13 @@ child_prepare(pid_t parent, int out, int err)
 int
 tl_run(struct tl_run *r, const char *const *argv, const char *const *env, int timeout_ms)
 {
+	return (tl_run_as(r, argv, env, (uid_t)-1, (gid_t)-1, timeout_ms));
+}
+
+int
+tl_run_as(struct tl_run *r, const char *const *argv, const char *const *env, uid_t uid,
+	  gid_t gid, int timeout_ms)
+{
 	int po[2], pe[2], status = 0, got, nopen;
 	size_t len[2] = {0, 0}, cap[2] = {0, 0};
 	char *buf[2] = {NULL, NULL};
@@ -377,6 +385,14 @@ tl_run(struct tl_run *r, const char *const *argv, const char *const *env, int ti
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
 		child_prepare(self, 1, 2);
+		if (gid != (gid_t)-1 && (setgroups(0, NULL) == -1 || setgid(gid) == -1)) {
+			fprintf(stderr, "setgid %d: %s\n", (int)gid, strerror(errno));
+			_exit(126);
+		}
+		if (uid != (uid_t)-1 && setuid(uid) == -1) {
+			fprintf(stderr, "setuid %d: %s\n", (int)uid, strerror(errno));
+			_exit(126);
+		}
 		unsetenv("JOBSD_SOCKET");
 		for (i = 0; env != NULL && env[i] != NULL; i++)
 			putenv(xstrdup(env[i]));

@@ -105,6 +105,9 @@ int tl_jobctlv(struct tl_daemon *d, struct tl_run *r, const char *const *args);
 int tl_jobctl_tty(struct tl_daemon *d, struct tl_run *r, ...) __attribute__((sentinel));
 /* Run any program (argv[0] a path) with env additions "K=V" (NULL-terminated, may be NULL). */
 int tl_run(struct tl_run *r, const char *const *argv, const char *const *env, int timeout_ms);
+/* The same as another user (the caller must be root). */
+int tl_run_as(struct tl_run *r, const char *const *argv, const char *const *env, uid_t uid,
+	      gid_t gid, int timeout_ms);
 void tl_run_free(struct tl_run *r);
 /* The last non-empty line of s (malloc'd, without the newline). */
 char *tl_last_line(const char *s);
