@@ -10,6 +10,8 @@
 #include "store_internal.h"
 
 #define COUNTS_KEY "counts"
+#define STORE_CKP_KBYTES (16 * 1024)
+#define STORE_CKP_MINUTES 5
 #define BY_STATUS_BATCH 128
 
 static uint64_t
@@ -373,6 +375,10 @@ store_job_put(struct store *s, const struct job *j, bool durable, char **cause)
 			store_set_cause(cause, a.cause);
 		return (-1);
 	}
+	/* Checkpoint now and then (when enough log was written, by anyone, or enough time
+	 * passed) so that log files are removed and recovery stays short. */
+	if ((r = s->env->txn_checkpoint(s->env, STORE_CKP_KBYTES, STORE_CKP_MINUTES, 0)) != 0)
+		log_warnx("checkpoint: %s", db_strerror(r));
 	return (0);
 }
 
