@@ -418,11 +418,6 @@ START_TEST(errors)
 	    "No such file or directory");
 	tfree(t);
 
-	t = run(JOB_ROLE_GENERATION, "base", 20, NULL, 0);
-	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
-	ck_assert_str_eq(t->error, "job type role_generation is not implemented in this build");
-	tfree(t);
-
 	/* A file without a required column fails the job. */
 	snprintf(dir, sizeof dir, "%s/src", tmpdir);
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
