@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -346,7 +349,7 @@ static void
 accept_one(struct server *srv, int lfd)
 {
 	struct sconn *sc;
-	int fd;
+	int fd, on = 1;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1) {
@@ -359,6 +362,8 @@ accept_one(struct server *srv, int lfd)
 		}
 		return;
 	}
+	/* Responses go out whole; do not let Nagle hold back the next pipelined one. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	sc = xcalloc(1, sizeof(*sc));
 	sc->srv = srv;
 	sc->fd = fd;
