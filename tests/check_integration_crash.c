@@ -295,6 +295,59 @@ START_TEST(test_idle_and_partial_clients)
 }
 END_TEST
 
+/* Requests may be pipelined: many frames in one write, every one answered once, by id. */
+START_TEST(test_pipelined_requests)
+{
+	struct tl_daemon *d = tl_daemon_new(NULL);
+	bool seen[40] = {false};
+	struct ipc_writer w;
+	struct ipc_reader rd;
+	msgpack_packer *pk;
+	struct ipc_msg m;
+	char *cause = NULL;
+	uint32_t i;
+	int fd;
+
+	tl_daemon_start(d);
+	fd = tl_connect(d);
+	ck_assert(fd != -1);
+	ipc_writer_init(&w);
+	for (i = 0; i < 40; i++) {
+		switch (i % 4) {
+		case 0:
+			msgpack_pack_map(ipc_begin(&w, MSG_CTL_PING, 1000 + i), 0);
+			break;
+		case 1:
+			pk = ipc_begin(&w, MSG_CTL_SHOW, 1000 + i);
+			msgpack_pack_map(pk, 1);
+			ipc_pack_kv_str(pk, "id", "job-77");
+			break;
+		case 2:
+			msgpack_pack_map(ipc_begin(&w, MSG_CTL_LIST, 1000 + i), 0);
+			break;
+		default:
+			msgpack_pack_map(ipc_begin(&w, MSG_CTL_RUNNING, 1000 + i), 0);
+			break;
+		}
+		ck_assert_int_eq(ipc_end(&w), 0);
+	}
+	ck_assert_int_eq(ipc_write_all(fd, w.buf.data, w.buf.size), 0);
+	ipc_writer_destroy(&w);
+
+	ipc_reader_init(&rd);
+	for (i = 0; i < 40; i++) {
+		ck_assert_int_eq(ipc_read_msg(fd, &rd, &m, 5000, &cause), IPC_MSG);
+		ck_assert_msg(m.id >= 1000 && m.id < 1040 && !seen[m.id - 1000], "reply id %u",
+			      m.id);
+		seen[m.id - 1000] = true;
+		/* SHOW of an unknown job fails, everything else succeeds. */
+		ck_assert_int_eq(m.type, (m.id - 1000) % 4 == 1 ? MSG_CTL_FAIL : MSG_CTL_OK);
+	}
+	ipc_reader_destroy(&rd);
+	close(fd);
+}
+END_TEST
+
 /* The control socket authenticates its peer: another user that can reach the socket gets
  * permission_denied for every request (root only: it needs a second uid). */
 START_TEST(test_peer_credentials)
@@ -365,6 +418,7 @@ integration_crash_suite(void)
 	tcase_add_loop_test(tc, test_malformed_frames, 0,
 			    (int)(sizeof(bad_frames) / sizeof(bad_frames[0])));
 	tcase_add_test(tc, test_idle_and_partial_clients);
+	tcase_add_test(tc, test_pipelined_requests);
 	tcase_add_test(tc, test_peer_credentials);
 	suite_add_tcase(s, tc);
 	return (s);
