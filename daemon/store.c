@@ -362,6 +362,8 @@ store_close(struct store *s)
 		s->seq->close(s->seq, 0);
 		s->seq = NULL;
 	}
+	store_close_db(&s->bulk_idx);
+	store_close_db(&s->bulk_jobs);
 	store_close_db(&s->jobs_idx);
 	store_close_db(&s->jobs);
 	store_close_db(&s->seqdb);

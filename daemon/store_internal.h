@@ -25,6 +25,8 @@ struct store {
 	DB *joblog;		/* "joblog": [no BE][line u32 BE] -> {ts, level, text} */
 	DB *tokens;		/* "tokens": name -> {name, role, hash, created_ms} */
 	DB *token_hash;		/* "token_hash": hash -> name */
+	DB *bulk_jobs;		/* TOOL bulk loads: jobs and jobs_idx without association */
+	DB *bulk_idx;
 	uint8_t cursor_key[CURSOR_KEY_LEN];
 	char errbuf[512];	/* last message from Berkeley DB's errcall */
 };
@@ -84,6 +86,21 @@ int store_counts_add(struct store *s, DB_TXN *txn,
 /* Put an encoded job inside txn without touching the counts (datagen batches them). */
 int store_job_put_raw(struct store *s, DB_TXN *txn, uint64_t no, const void *data,
 		      size_t len, char **cause);
+/* Bulk load of new jobs (STORE_TOOL only), numbers ascending and all above any existing
+ * job: records go in through a handle without association and the index entries are
+ * written by us, sorted, so that Berkeley DB's sequential-insert fast path applies. The
+ * encoded record of jobs[i] is buf[off, off + len). Counts are not touched. */
+struct store_bulk {
+	uint64_t no;
+	enum job_status status;
+	enum job_type type;
+	int64_t start_ms;
+	size_t off, len;
+};
+int store_jobs_bulk_open(struct store *s, char **cause); /* before the transaction */
+int store_jobs_bulk_put(struct store *s, DB_TXN *txn, const struct store_bulk *jobs,
+			size_t n, const void *buf, char **cause);
+
 /* Delete every log line of job no inside txn. */
 int store_job_log_delete(struct store *s, DB_TXN *txn, uint64_t no, char **cause);
 

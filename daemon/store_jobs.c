@@ -161,6 +161,114 @@ store_job_alloc(struct store *s, uint64_t *no, char **cause)
 	return (0);
 }
 
+/* --- bulk load (datagen) ---------------------------------------------------- */
+
+struct bulk_key {
+	uint8_t key[IDX_KEY_MAX];
+	uint8_t len;
+	uint8_t pk[8];
+};
+
+static int
+bulk_key_cmp(const void *a, const void *b)
+{
+	const struct bulk_key *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c;
+
+	if ((c = memcmp(x->key, y->key, n)) != 0)
+		return (c);
+	return ((int)x->len - (int)y->len);
+}
+
+static int
+bulk_open(struct store *s, DB **db, const char *file, char **cause)
+{
+	int ret;
+
+	if ((ret = db_create(db, s->env, 0)) != 0 ||
+	    (ret = (*db)->open(*db, NULL, file, NULL, DB_BTREE, DB_AUTO_COMMIT, 0)) != 0) {
+		if (*db != NULL)
+			(*db)->close(*db, 0);
+		*db = NULL;
+		store_set_cause(cause, store_cause(s, ret, "open %s for a bulk load", file));
+		return (-1);
+	}
+	return (0);
+}
+
+int
+store_jobs_bulk_open(struct store *s, char **cause)
+{
+	if (s->role != STORE_TOOL) {
+		store_set_cause(cause, xstrdup("bulk loads are for the offline tool only"));
+		return (-1);
+	}
+	if (s->bulk_jobs == NULL && bulk_open(s, &s->bulk_jobs, "jobs.db", cause) != 0)
+		return (-1);
+	if (s->bulk_idx == NULL && bulk_open(s, &s->bulk_idx, "jobs_idx.db", cause) != 0)
+		return (-1);
+	return (0);
+}
+
+int
+store_jobs_bulk_put(struct store *s, DB_TXN *txn, const struct store_bulk *jobs, size_t n,
+		    const void *buf, char **cause)
+{
+	static const enum store_idx kinds[] = {IDX_STATUS, IDX_TYPE, IDX_STATUS_TYPE,
+		IDX_START, IDX_STATUS_START, IDX_TYPE_START, IDX_STATUS_TYPE_START};
+	struct bulk_key *keys;
+	size_t i, k, nkeys = 0;
+	uint8_t kb[8];
+	DBT key, data;
+	int ret;
+
+	if (s->bulk_jobs == NULL || s->bulk_idx == NULL) {
+		store_set_cause(cause, xstrdup("store_jobs_bulk_open first"));
+		return (-1);
+	}
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	keys = xcalloc(n * 7 + 1, sizeof(*keys));
+	for (i = 0; i < n; i++) {
+		const struct store_bulk *j = &jobs[i];
+		size_t nk = j->start_ms == JOB_NULL ? 3 : 7;
+
+		store_be64(kb, j->no);
+		key.data = kb;
+		key.size = sizeof(kb);
+		data.data = (uint8_t *)store_unconst(buf) + j->off;
+		data.size = j->len;
+		if ((ret = s->bulk_jobs->put(s->bulk_jobs, txn, &key, &data, 0)) != 0)
+			goto dberr;
+		for (k = 0; k < nk; k++) {
+			struct bulk_key *bk = &keys[nkeys++];
+
+			bk->len = store_idx_key(kinds[k], j->status, j->type, j->start_ms, j->no,
+						bk->key);
+			memcpy(bk->pk, kb, sizeof(kb));
+		}
+	}
+	qsort(keys, nkeys, sizeof(*keys), bulk_key_cmp);
+	for (i = 0; i < nkeys; i++) {
+		key.data = keys[i].key;
+		key.size = keys[i].len;
+		data.data = keys[i].pk;
+		data.size = sizeof(keys[i].pk);
+		if ((ret = s->bulk_idx->put(s->bulk_idx, txn, &key, &data, 0)) != 0)
+			goto dberr;
+	}
+	free(keys);
+	return (0);
+
+dberr:
+	free(keys);
+	if (store_retryable(ret))
+		return (ret);
+	store_set_cause(cause, store_cause(s, ret, "bulk load of jobs"));
+	return (-1);
+}
+
 /* --- counts ---------------------------------------------------------------- */
 
 static int

@@ -953,6 +953,61 @@ START_TEST(test_gen_jobs)
 		ck_assert(j->requested_by[0] != '\0');
 		job_free(j);
 	}
+	/* The bulk-written index agrees with the counts and the records. */
+	for (x = 0; x < JOB_STATUS_COUNT; x++) {
+		uint64_t want = 0;
+
+		for (y = 0; y < JOB_TYPE_COUNT; y++)
+			want += c[x][y];
+		q = query(x, NONE, NONE, NONE, 1000);
+		ck_assert_int_eq(store_jobs_list(g, &q, out, &n, &more, &cause), 0);
+		ck_assert_uint_eq(n, want);
+		for (i = 0; i < n; i++) {
+			ck_assert_int_eq(out[i].status, x);
+			if (i > 0)
+				ck_assert(out[i].no < out[i - 1].no);
+		}
+		for (i = 0; i < n; i++)
+			job_free(&out[i]);
+	}
+	q = query(JOB_COMPLETED, JOB_INCREMENTAL_SYNC, NONE, NONE, 1000);
+	q.has_from = q.has_to = true;
+	q.from_ms = 0;
+	q.to_ms = now;
+	ck_assert_int_eq(store_jobs_list(g, &q, out, &n, &more, &cause), 0);
+	ck_assert_uint_eq(n, c[JOB_COMPLETED][JOB_INCREMENTAL_SYNC]);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(out[i].type, JOB_INCREMENTAL_SYNC);
+		if (i > 0)
+			ck_assert(out[i].start_ms <= out[i - 1].start_ms);
+	}
+	for (i = 0; i < n; i++)
+		job_free(&out[i]);
+
+	/* A supervisor's put replaces the bulk-written index entries of a job. */
+	{
+		struct job j;
+		int old;
+
+		ck_assert_int_eq(store_job_get(g, 250, &j, &cause), 0);
+		old = j.status;
+		j.status = JOB_PENDING;
+		ck_assert_int_eq(store_job_put(g, &j, true, &cause), 0);
+		job_free(&j);
+		q = query(JOB_PENDING, NONE, NONE, NONE, 1000);
+		ck_assert_int_eq(store_jobs_list(g, &q, out, &n, &more, &cause), 0);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_uint_eq(out[0].no, 250);
+		job_free(&out[0]);
+		q = query(old, NONE, NONE, NONE, 1000);
+		ck_assert_int_eq(store_jobs_list(g, &q, out, &n, &more, &cause), 0);
+		ck_assert_uint_eq(n, c[old][0] + c[old][1] + c[old][2] + c[old][3] + c[old][4] +
+			c[old][5] + c[old][6] + c[old][7] + c[old][8] + c[old][9] - 1);
+		for (i = 0; i < n; i++) {
+			ck_assert_uint_ne(out[i].no, 250);
+			job_free(&out[i]);
+		}
+	}
 	free(out);
 	ck_assert_int_eq(store_job_alloc(g, &no, &cause), 0);
 	ck_assert_uint_eq(no, 501);

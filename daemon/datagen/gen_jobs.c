@@ -165,6 +165,7 @@ struct batch {
 	uint64_t done, count, n, seed;
 	int64_t t0;
 	msgpack_sbuffer buf;
+	struct store_bulk *jobs;
 	char *cause;
 };
 
@@ -180,16 +181,23 @@ batch_txn(struct store *s, DB_TXN *txn, void *arg)
 	memset(delta, 0, sizeof(delta));
 	if ((r = store_job_alloc_n(s, txn, (uint32_t)b->count, &first, &b->cause)) != 0)
 		return (r);
+	msgpack_sbuffer_clear(&b->buf);
 	for (k = 0; k < b->count; k++) {
+		struct store_bulk *e = &b->jobs[k];
+
 		make_job(&j, first + k, b->done + k, b->n, b->t0, b->seed);
-		msgpack_sbuffer_clear(&b->buf);
+		e->no = j.no;
+		e->status = j.status;
+		e->type = j.type;
+		e->start_ms = j.start_ms;
+		e->off = b->buf.size;
 		job_encode(&j, &b->buf);
+		e->len = b->buf.size - e->off;
 		delta[j.status][j.type]++;
 		job_free(&j);
-		if ((r = store_job_put_raw(s, txn, first + k, b->buf.data, b->buf.size,
-					   &b->cause)) != 0)
-			return (r);
 	}
+	if ((r = store_jobs_bulk_put(s, txn, b->jobs, b->count, b->buf.data, &b->cause)) != 0)
+		return (r);
 	return (store_counts_add(s, txn, (const int64_t (*)[JOB_TYPE_COUNT])delta, &b->cause));
 }
 
@@ -203,7 +211,12 @@ gen_jobs(const char *data_dir, uint64_t n, uint64_t seed, char **cause)
 
 	if (store_open(data_dir, STORE_TOOL, &s, cause) != 0)
 		return (-1);
+	if (store_jobs_bulk_open(s, cause) != 0) {
+		store_close(s);
+		return (-1);
+	}
 	memset(&b, 0, sizeof(b));
+	b.jobs = xcalloc(GEN_BATCH, sizeof(*b.jobs));
 	b.n = n;
 	b.seed = seed;
 	b.t0 = time_now_ms() - GEN_SPAN_MS;
@@ -221,6 +234,7 @@ gen_jobs(const char *data_dir, uint64_t n, uint64_t seed, char **cause)
 			store_checkpoint(s);
 	}
 	msgpack_sbuffer_destroy(&b.buf);
+	free(b.jobs);
 	if ((ret = store_env(s)->log_flush(store_env(s), NULL)) != 0 && r == 0) {
 		store_set_cause(cause, xasprintf("log flush: %s", db_strerror(ret)));
 		r = -1;
