@@ -267,41 +267,56 @@ START_TEST(test_api_end_to_end)
 }
 END_TEST
 
+/* Two listener processes share the port; one killed with -9: the other keeps serving,
+ * the supervisor starts a replacement, no job is touched. */
 START_TEST(test_listener_restarted)
 {
 	int port = tl_free_port();
-	char listen[64];
+	char listen[64], id[32];
 	struct tl_daemon *d;
 	struct hresp r;
 	pid_t kids[8], again[8];
-	size_t n, m;
+	size_t n, m, i;
 	int64_t deadline;
 	char *tok;
+	yajl_val v;
 
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	d = tl_daemon_new(&(struct tl_opts){.http_listen = listen});
+	d = tl_daemon_new(&(struct tl_opts){.http_listen = listen, .extra = "processes = 2\n"});
 	tl_daemon_start(d);
 	wait_healthy(port);
 	tok = make_token(d, "web", "Administrator");
-	n = tl_children(d->pid, "jobsd-http", kids, 8);
-	ck_assert_int_eq((int)n, 1);
-	tl_track_pid(d, kids[0]);
+	deadline = tl_now_ms() + 10000;
+	while ((n = tl_children(d->pid, "jobsd-http", kids, 8)) != 2) {
+		ck_assert_msg(tl_now_ms() < deadline, "%zu listeners", n);
+		tl_sleep_ms(20);
+	}
+	for (i = 0; i < n; i++)
+		tl_track_pid(d, kids[i]);
+	submit(port, tok, "{\"job_type\":\"full_sync\",\"parameters\":{\"delay_ms\":50}}", id);
+
 	ck_assert_int_eq(kill(kids[0], SIGKILL), 0);
 	ck_assert_int_eq(tl_wait_gone(kids[0], 5000), 0);
-	/* The supervisor starts a new one; the port answers again. */
+	/* The survivor answers at once. */
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_eq(http(port, "GET", "/api/v1/jobs", tok, NULL, &r), 0);
+		ck_assert_int_eq(r.status, 200);
+		hfree(&r);
+	}
+	/* The supervisor starts a replacement. */
 	deadline = tl_now_ms() + 15000;
 	for (;;) {
 		m = tl_children(d->pid, "jobsd-http", again, 8);
-		if (m == 1 && again[0] != kids[0])
+		if (m == 2 && again[0] != kids[0] && again[1] != kids[0])
 			break;
-		ck_assert_msg(tl_now_ms() < deadline, "no new jobsd-http");
+		ck_assert_msg(tl_now_ms() < deadline, "no replacement jobsd-http");
 		tl_sleep_ms(20);
 	}
-	tl_track_pid(d, again[0]);
+	for (i = 0; i < m; i++)
+		tl_track_pid(d, again[i]);
 	wait_healthy(port);
-	ck_assert_int_eq(http(port, "GET", "/api/v1/jobs", tok, NULL, &r), 0);
-	ck_assert_int_eq(r.status, 200);
-	hfree(&r);
+	v = wait_http_status(port, tok, id, "completed");
+	yajl_tree_free(v);
 	ck_assert(!tl_daemon_exited(d));
 	free(tok);
 }
