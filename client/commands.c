@@ -330,6 +330,32 @@ print_job_json(struct ctl *c, const struct job *j, enum job_json_kind kind)
 
 /* --- commands ------------------------------------------------------------------ */
 
+/* Print " OPT VALUE", the value quoted for a POSIX shell when it needs it. */
+static void
+print_opt(FILE *f, const char *opt, const char *v)
+{
+	const char *p;
+	bool plain = *v != '\0';
+
+	for (p = v; *p != '\0' && plain; p++)
+		plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			       "_.:+-=/@%,",
+			       *p) != NULL;
+	fprintf(f, " %s ", opt);
+	if (plain) {
+		fputs(v, f);
+		return;
+	}
+	fputc('\'', f);
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('\'', f);
+}
+
 static int
 cmd_list(struct ctl *c, int argc, char **argv)
 {
@@ -419,16 +445,17 @@ cmd_list(struct ctl *c, int argc, char **argv)
 		if (has_next && cur != NULL) {
 			fprintf(c->out, "more: jobctl list");
 			if (type != NULL)
-				fprintf(c->out, " --type %s", type);
+				print_opt(c->out, "--type", type);
 			if (status != NULL)
-				fprintf(c->out, " --status %s", status);
+				print_opt(c->out, "--status", status);
 			if (since != NULL)
-				fprintf(c->out, " --since %s", since);
+				print_opt(c->out, "--since", since);
 			if (until != NULL)
-				fprintf(c->out, " --until %s", until);
+				print_opt(c->out, "--until", until);
 			if (limit != NULL)
 				fprintf(c->out, " --limit %lld", first);
-			fprintf(c->out, " --after %s\n", cur);
+			print_opt(c->out, "--after", cur);
+			fputc('\n', c->out);
 		}
 	}
 	free(cur);
