@@ -38,7 +38,8 @@ Suite *http_live_suite(void);
 #define REVIEWER "Bearer reviewer-secret-token"
 #define T0 1706781600000LL /* 2024-02-01T10:00:00Z */
 
-static char dir[128];
+static char root[128]; /* per suite run, removed by the unchecked teardown */
+static char dir[160];   /* per test, under root */
 static struct store *st;
 static pid_t http_pid = -1;
 static int port;
@@ -476,7 +477,7 @@ setup(void)
 	int64_t deadline;
 
 	ck_assert_msg(bin != NULL, "JOBSD_BIN_DIR is not set");
-	snprintf(dir, sizeof(dir), "/tmp/jobsd-http-XXXXXX");
+	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", root);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(conf, sizeof(conf), "%s/jobsd.conf", dir);
 	f = fopen(conf, "w");
@@ -1229,6 +1230,27 @@ START_TEST(test_standalone)
 }
 END_TEST
 
+/* In the runner process: a root for every test's dir, removed even when a test fails
+ * (a failed test skips its checked teardown; its jobsd-http exits when the supervisor
+ * link, our end of which died with the test process, closes). */
+static void
+suite_setup(void)
+{
+	snprintf(root, sizeof(root), "/tmp/jobsd-http-XXXXXX");
+	if (mkdtemp(root) == NULL)
+		ck_abort_msg("mkdtemp: %s", strerror(errno));
+}
+
+static void
+suite_teardown(void)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", root);
+}
+
 static void
 no_sup_setup(void)
 {
@@ -1332,6 +1354,7 @@ http_live_suite(void)
 	TCase *tc = tcase_create("live");
 
 	signal(SIGPIPE, SIG_IGN);
+	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
 	tcase_add_checked_fixture(tc, no_sup_setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_seed_examples);
@@ -1349,6 +1372,7 @@ http_live_suite(void)
 	tcase_add_test(tc, test_standalone);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("limits");
+	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
 	tcase_add_checked_fixture(tc, small_setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_connection_limit_and_idle);
