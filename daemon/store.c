@@ -310,6 +310,7 @@ store_env_open(struct store *s, char **cause)
 					     s->data_dir);
 		return (-1);
 	}
+	s->env_open = true;
 	return (0);
 }
 
@@ -329,9 +330,9 @@ store_open(const char *data_dir, enum store_role role, struct store **out, char 
 		goto fail;
 	if (store_role_writes(role) && store_lock(s, &c) != 0)
 		goto fail;
-	if (store_load_key(s, &c) != 0)
-		goto fail;
 	if (store_env_open(s, &c) != 0)
+		goto fail;
+	if (store_load_key(s, &c) != 0)
 		goto fail;
 	if (store_open_dbs(s, &c) != 0)
 		goto fail;
@@ -372,7 +373,7 @@ store_close(struct store *s)
 	store_close_db(&s->token_hash);
 	store_close_db(&s->tokens);
 	if (s->env != NULL) {
-		if (store_role_writes(s->role))
+		if (store_role_writes(s->role) && s->env_open && !s->panicked)
 			s->env->txn_checkpoint(s->env, 0, 0, 0);
 		s->env->close(s->env, 0);
 	}
@@ -408,6 +409,12 @@ store_failchk(struct store *s, char **cause)
 
 	if ((ret = s->env->failchk(s->env, 0)) == 0)
 		return (0);
+	if (ret == DB_RUNRECOVERY) {
+		/* The dead process may hold region mutexes: make every process fail fast
+		 * with DB_RUNRECOVERY instead of hanging on them. */
+		s->env->set_flags(s->env, DB_PANIC_ENVIRONMENT, 1);
+		s->panicked = true;
+	}
 	if (ret == DB_RUNRECOVERY)
 		store_set_cause(cause, store_cause(s, ret,
 		    "a process died inside Berkeley DB; %s needs recovery (restart jobsd)",

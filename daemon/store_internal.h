@@ -17,6 +17,8 @@ struct store {
 	enum store_role role;
 	int lock_fd;		/* jobsd.lock, held by SUPERVISOR and TOOL; -1 otherwise */
 	DB_ENV *env;
+	bool env_open;
+	bool panicked;		/* failchk found a process dead inside the library */
 	DB *meta;		/* "meta": small named values and the job counts */
 	DB *jobs;		/* "jobs": primary, [no BE] -> job_encode() */
 	DB *jobs_idx;		/* "jobs_idx": secondary of jobs, composite keys below */

@@ -1019,6 +1019,77 @@ START_TEST(test_gen_jobs)
 }
 END_TEST
 
+/* An associate callback runs inside the library: dying there leaves the environment in a
+ * state only recovery can fix. */
+static int
+die_cb(DB *sec, const DBT *key, const DBT *data, DBT *result)
+{
+	raise(SIGKILL);
+	return (DB_DONOTINDEX);
+}
+
+static int
+die_in_library_child(void)
+{
+	struct store *w;
+	DB *p, *sec;
+	DB_TXN *txn;
+	DBT k, d;
+	char *cause = NULL;
+
+	if (store_open(dir, STORE_WORKER, &w, &cause) != 0 ||
+	    store_db_open(w, "victim", DB_BTREE, 0, &p, &cause) != 0 ||
+	    store_db_open(w, "victim_idx", DB_BTREE, 0, &sec, &cause) != 0)
+		return (2);
+	if (store_env(w)->txn_begin(store_env(w), NULL, &txn, 0) != 0 ||
+	    p->associate(p, txn, sec, die_cb, DB_CREATE) != 0 || txn->commit(txn, 0) != 0)
+		return (3);
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = "k";
+	k.size = 1;
+	d.data = "v";
+	d.size = 1;
+	p->put(p, NULL, &k, &d, 0);
+	return (4);
+}
+
+START_TEST(test_failchk_needs_recovery)
+{
+	char *cause = NULL, buf[8];
+	size_t len;
+	pid_t pid;
+	int status;
+
+	ck_assert_int_eq(store_meta_put(st, NULL, "before", "1", 1, &cause), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0)
+		_exit(die_in_library_child());
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d",
+		      status);
+	ck_assert_int_eq(store_failchk(st, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "needs recovery"));
+	free(cause);
+	cause = NULL;
+	alarm(20); /* nothing may hang on the dead process's mutexes */
+	ck_assert_int_eq(store_meta_put(st, NULL, "after", "2", 1, &cause), -1);
+	free(cause);
+	cause = NULL;
+	store_close(st);
+	st = NULL;
+	alarm(0);
+	/* Recovery on the next supervisor start repairs it; committed data is kept. */
+	open_store();
+	ck_assert_int_eq(store_meta_get(st, NULL, "before", buf, sizeof(buf), &len, &cause),
+			 0);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_int_eq(store_meta_put(st, NULL, "after", "2", 1, &cause), 0);
+	ck_assert_int_eq(store_failchk(st, &cause), 0);
+}
+END_TEST
+
 Suite *
 store_suite(void)
 {
@@ -1038,6 +1109,7 @@ store_suite(void)
 	tcase_add_test(tc, test_tokens);
 	tcase_add_test(tc, test_second_supervisor);
 	tcase_add_test(tc, test_failchk_after_kill);
+	tcase_add_test(tc, test_failchk_needs_recovery);
 	tcase_add_test(tc, test_meta);
 	tcase_add_test(tc, test_reader_without_env);
 	tcase_add_test(tc, test_unusable_dir);
