@@ -260,7 +260,8 @@ walk(struct mrun *mr)
 			mr->state[x] = ST_OK;
 		}
 	}
-	qsort_r(mr->cycles, mr->ncycles, sizeof *mr->cycles, cycle_cmp, mr->cyc);
+	if (mr->ncycles > 1)
+		qsort_r(mr->cycles, mr->ncycles, sizeof *mr->cycles, cycle_cmp, mr->cyc);
 	free(stack);
 	free(onpath);
 }
