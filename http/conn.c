@@ -3,6 +3,7 @@
  * supervisor (DELETE, POST, /healthz) holds back the responses behind it, which are
  * serialized once it is answered. server.c owns the socket and the supervisor link; the
  * fuzzer and the unit tests drive this directly. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -74,13 +75,17 @@ conn_flush(struct conn *c)
 {
 	struct conn_slot *s;
 	struct metrics *m = c->api != NULL ? c->api->metrics : NULL;
+	double elapsed;
 
 	while ((s = c->head) != NULL && s->ready) {
 		if (s->resp.close)
 			s->close = true;
 		http_response_serialize(&s->resp, s->head, s->close, s->http10_ka, &c->out);
+		elapsed = now_s() - s->start;
 		if (m != NULL)
-			metrics_observe(m, s->resp.status, now_s() - s->start);
+			metrics_observe(m, s->resp.status, elapsed);
+		log_debug("%s %d %.1f ms", s->line[0] != '\0' ? s->line : "-", s->resp.status,
+			  elapsed * 1000);
 		c->head = s->next;
 		if (c->head == NULL)
 			c->tailp = &c->head;
@@ -148,6 +153,13 @@ dispatch(struct conn *c, struct http_request *req)
 	c->nrequests++;
 	s = slot_add(c);
 	s->head = req->method == HTTP_HEAD;
+	/* Path only: the query may be long and is not needed to follow traffic. */
+	snprintf(s->line, sizeof(s->line), "%s %.*s", http_method_name(req->method),
+		 (int)strcspn(req->url, "?"), req->url);
+	for (char *q = s->line; *q != '\0'; q++) {
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+			*q = '?';
+	}
 	s->close = !req->keep_alive;
 	s->http10_ka = req->keep_alive && req->http_major == 1 && req->http_minor == 0;
 	if (c->api == NULL) {

@@ -17,6 +17,7 @@ struct conn_slot {
 	enum api_wait wait;
 	uint32_t ipc_id;
 	double start;   /* monotonic seconds, for the latency histogram */
+	char line[80];  /* "GET /api/v1/jobs" for the debug access log */
 	struct http_response resp;
 };
 
