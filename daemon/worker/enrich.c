@@ -573,21 +573,24 @@ log_orphans(struct erun *er)
 	struct scan s;
 	const void *k, *v;
 	size_t klen, vlen, n = 0;
-	char *cause = NULL;
+	char *cause = NULL, *line = xstrdup(""), *t;
 
-	job_ctx_log(er->ctx, er->orphans > 0 ? LOG_LVL_WARN : LOG_LVL_INFO,
-	    "%llu orphaned accounts (no owner matched)", (unsigned long long)er->orphans);
 	scan_init(&s, er->xdb);
 	while (n < 20 && scan_next(&s, &k, &klen, &v, &vlen, &cause) == 0) {
-		job_ctx_log(er->ctx, LOG_LVL_INFO, "orphaned account %.*s", (int)klen,
-		    (const char *)k);
+		t = xasprintf("%s%s%.*s", line, n > 0 ? ", " : "", (int)klen, (const char *)k);
+		free(line);
+		line = t;
 		n++;
 	}
-	if (er->orphans > n)
-		job_ctx_log(er->ctx, LOG_LVL_INFO, "... and %llu more (see the orphans results)",
-		    (unsigned long long)(er->orphans - n));
 	scan_free(&s);
 	free(cause);
+	if (er->orphans == 0)
+		job_ctx_log(er->ctx, LOG_LVL_INFO, "0 orphaned accounts (no owner matched)");
+	else
+		job_ctx_log(er->ctx, LOG_LVL_WARN, "%llu orphaned accounts (no owner matched): "
+		    "%s%s", (unsigned long long)er->orphans, line,
+		    er->orphans > n ? ", ... (see the orphans results)" : "");
+	free(line);
 }
 
 int
