@@ -603,6 +603,29 @@ START_TEST(reference_mode)
 }
 END_TEST
 
+START_TEST(dn_details)
+{
+	struct tjob *t;
+
+	own("own-1", "E1", "Smith, John", "john@example.com", NULL);
+	/* Leading spaces, another case. */
+	own("own-2", "E2", "Two", "two@example.com", "  cn=e1,OU=x");
+	/* Escaped comma, a multi-valued RDN: the CN is "Smith, John" (display name). */
+	own("own-3", "E3", "Three", "three@example.com", "CN=Smith\\, John+UID=7,DC=x");
+	/* An empty CN names nobody. */
+	own("own-4", "E4", "Four", "four@example.com", "CN=,DC=x");
+	/* Nothing after the CN. */
+	own("own-5", "E5", "Five", "five@example.com", "CN=E1");
+	t = run("auto", 0, NULL);
+	expect(t, JOB_RUN_OK, 5, 0, 0);
+	tfree(t);
+	expect_om("own-2", "  cn=e1,OU=x", "own-1", "dn", "1", "ok");
+	expect_om("own-3", "CN=Smith\\, John+UID=7,DC=x", "own-1", "dn", "1", "ok");
+	expect_om("own-4", "CN=,DC=x", NULL, "dn", "nil", "missing");
+	expect_om("own-5", "CN=E1", "own-1", "dn", "1", "ok");
+}
+END_TEST
+
 START_TEST(empty_store)
 {
 	struct tjob *t = run("auto", 0, NULL);
@@ -649,6 +672,7 @@ managers_suite(void)
 	tcase_add_test(tc, dangling_and_ambiguous);
 	tcase_add_test(tc, changed_manager);
 	tcase_add_test(tc, reference_mode);
+	tcase_add_test(tc, dn_details);
 	tcase_add_test(tc, empty_store);
 	tcase_add_test(tc, cancel_keeps_batches);
 	suite_add_tcase(s, tc);

@@ -107,15 +107,18 @@ dn_cn(const char *ref, char *out, size_t cap, size_t *len)
 static uint32_t
 resolve(struct mrun *mr, const char *ref, enum ref_kind *kind)
 {
+	const char *p = ref;
 	char cn[1024];
 	size_t len;
 	uint32_t m;
 
 	*kind = mr->mode;
 	if (*kind == REF_NONE) {
+		while (*p == ' ')
+			p++;
 		if (strchr(ref, '@') != NULL)
 			*kind = REF_EMAIL;
-		else if (strncasecmp(ref, "CN=", 3) == 0)
+		else if (strncasecmp(p, "CN=", 3) == 0)
 			*kind = REF_DN;
 		else
 			*kind = REF_EID;
