@@ -71,37 +71,32 @@ arena_add(struct otab *t, const char *s, size_t len, bool fold)
 int
 otab_load(struct otab *t, struct identity *id, char **cause)
 {
-	DB *db = identity_db(id, IDENT_OWNER);
+	struct scan s;
 	msgpack_unpacked u;
 	msgpack_object_kv *kv;
-	DBC *c;
-	DBT k, v;
+	const void *k, *v;
 	uint64_t *row;
-	size_t i, f, stride = 1 + t->nf, off;
-	int ret, rv = -1;
+	size_t klen, vlen, i, f, stride = 1 + t->nf, off;
+	int rv;
 
-	if ((ret = db->cursor(db, NULL, &c, DB_READ_COMMITTED)) != 0) {
-		*cause = xasprintf("owners cursor: %s", db_strerror(ret));
-		return -1;
-	}
+	scan_init(&s, identity_db(id, IDENT_OWNER));
 	msgpack_unpacked_init(&u);
-	memset(&k, 0, sizeof k);
-	memset(&v, 0, sizeof v);
-	while ((ret = c->get(c, &k, &v, DB_NEXT)) == 0) {
+	while ((rv = scan_next(&s, &k, &klen, &v, &vlen, cause)) == 0) {
 		if (t->n == UINT32_MAX - 2) {
 			*cause = xstrdup("too many owners");
-			goto out;
+			rv = -1;
+			break;
 		}
 		if (t->n == t->cap) {
 			t->cap = t->cap == 0 ? 1024 : t->cap * 2;
 			t->off = mu_reallocarray(t->off, (size_t)t->cap * stride, sizeof *t->off);
 		}
 		row = t->off + (size_t)t->n * stride;
-		row[0] = arena_add(t, k.data, k.size, false);
+		row[0] = arena_add(t, k, klen, false);
 		for (f = 0; f < t->nf; f++)
 			row[1 + f] = OT_ABSENT;
 		off = 0;
-		if (msgpack_unpack_next(&u, v.data, v.size, &off) == MSGPACK_UNPACK_SUCCESS &&
+		if (msgpack_unpack_next(&u, v, vlen, &off) == MSGPACK_UNPACK_SUCCESS &&
 		    u.data.type == MSGPACK_OBJECT_MAP) {
 			for (i = 0; i < u.data.via.map.size; i++) {
 				kv = &u.data.via.map.ptr[i];
@@ -125,15 +120,16 @@ otab_load(struct otab *t, struct identity *id, char **cause)
 		}
 		t->n++;
 	}
-	if (ret != DB_NOTFOUND) {
-		*cause = xasprintf("owners scan: %s", db_strerror(ret));
-		goto out;
-	}
-	rv = 0;
-out:
 	msgpack_unpacked_destroy(&u);
-	c->close(c);
-	return rv;
+	scan_free(&s);
+	if (rv == -1) {
+		char *c = *cause;
+
+		*cause = xasprintf("reading owners: %s", c);
+		free(c);
+		return -1;
+	}
+	return 0;
 }
 
 const char *
@@ -300,41 +296,53 @@ scan_init(struct scan *s, DB *db)
 	s->db = db;
 }
 
+/* Position a fresh cursor after the last key returned (or at the first). */
+static int
+scan_get(struct scan *s, bool fresh)
+{
+	int ret;
+
+	if (!fresh)
+		return s->c->get(s->c, &s->k, &s->v, DB_NEXT);
+	if ((ret = s->db->cursor(s->db, s->txn, &s->c,
+	    s->txn == NULL ? DB_READ_COMMITTED : 0)) != 0) {
+		s->c = NULL;
+		return ret;
+	}
+	memset(&s->k, 0, sizeof s->k);
+	memset(&s->v, 0, sizeof s->v);
+	if (!s->have_last)
+		return s->c->get(s->c, &s->k, &s->v, DB_FIRST);
+	s->k.data = s->last;
+	s->k.size = (u_int32_t)s->lastlen;
+	ret = s->c->get(s->c, &s->k, &s->v, DB_SET_RANGE);
+	/* The last key itself was returned before: skip it if still there. */
+	if (ret == 0 && s->k.size == s->lastlen && memcmp(s->k.data, s->last, s->lastlen) == 0)
+		ret = s->c->get(s->c, &s->k, &s->v, DB_NEXT);
+	return ret;
+}
+
 int
 scan_next(struct scan *s, const void **k, size_t *klen, const void **v, size_t *vlen,
     char **cause)
 {
-	int ret;
+	int ret, tries = 0;
 
 	if (s->done)
 		return 1;
-	if (s->c == NULL) {
-		if ((ret = s->db->cursor(s->db, s->txn, &s->c,
-		    s->txn == NULL ? DB_READ_COMMITTED : 0)) != 0) {
-			*cause = xasprintf("cursor: %s", db_strerror(ret));
-			s->c = NULL;
-			return -1;
-		}
-		memset(&s->k, 0, sizeof s->k);
-		memset(&s->v, 0, sizeof s->v);
-		if (s->have_last) {
-			s->k.data = s->last;
-			s->k.size = (u_int32_t)s->lastlen;
-			ret = s->c->get(s->c, &s->k, &s->v, DB_SET_RANGE);
-			/* The last key itself was returned before: skip it if still there. */
-			if (ret == 0 && s->k.size == s->lastlen &&
-			    memcmp(s->k.data, s->last, s->lastlen) == 0)
-				ret = s->c->get(s->c, &s->k, &s->v, DB_NEXT);
-		} else
-			ret = s->c->get(s->c, &s->k, &s->v, DB_FIRST);
-	} else
-		ret = s->c->get(s->c, &s->k, &s->v, DB_NEXT);
+	ret = scan_get(s, s->c == NULL);
+	/* Without a transaction a lock conflict with a writer (a sync) only costs the
+	 * cursor: reopen it after the last key and go on. */
+	while (ret == DB_LOCK_DEADLOCK && s->txn == NULL && ++tries <= 100) {
+		scan_pause(s);
+		ret = scan_get(s, true);
+	}
 	if (ret == DB_NOTFOUND) {
 		s->done = true;
 		return 1;
 	}
 	if (ret != 0) {
-		*cause = xasprintf("scan: %s", db_strerror(ret));
+		*cause = xasprintf("%s: %s", s->c == NULL ? "cursor" : "scan", db_strerror(ret));
 		return -1;
 	}
 	if (s->k.size > s->lastcap) {
