@@ -207,6 +207,19 @@ main(int argc, char **argv)
 		return (1);
 	}
 	if (check_only) {
+		size_t i;
+
+		/* not errors (they may appear later), but worth knowing */
+		for (i = 0; i < jsd.conf.nsources; i++) {
+			const struct source_conf *s = &jsd.conf.sources[i];
+
+			if (stat(s->path, &st) == -1)
+				fprintf(stderr, "%s: warning: source %s: %s: %s\n", conf_arg,
+					s->name, s->path, strerror(errno));
+			else if (!S_ISDIR(st.st_mode))
+				fprintf(stderr, "%s: warning: source %s: %s: not a directory\n",
+					conf_arg, s->name, s->path);
+		}
 		printf("%s: configuration OK\n", conf_arg);
 		return (0);
 	}
