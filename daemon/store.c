@@ -30,6 +30,10 @@
 #define STORE_TXN_RETRIES 10
 #define STORE_LOCK_FILE "jobsd.lock"
 #define STORE_KEY_FILE "cursor.key"
+#define STORE_ENV_LOCK_FILE "jobsd.env.lock"
+
+int store_recover_wait_ms = 30000;
+int store_join_wait_ms = 10000;
 #define STORE_FILE_MODE 0600
 
 static int store_open_dbs(struct store *, char **);
@@ -220,6 +224,61 @@ store_lock(struct store *s, char **cause)
 	return (0);
 }
 
+/*
+ * Recovery rebuilds the environment's regions under anyone still attached, so it must
+ * only run when nobody is: every process holds a shared flock on jobsd.env.lock while
+ * attached; a writing role takes it exclusively for the recovery (waiting a bounded time
+ * for stale workers or listeners of a killed supervisor to go), then shares it.
+ */
+static int
+store_env_lock(struct store *s, char **cause)
+{
+	struct timespec ts = {0, 50 * 1000 * 1000};
+	char path[4096];
+	bool w = store_role_writes(s->role);
+	int fd, waited, limit = w ? store_recover_wait_ms : store_join_wait_ms;
+	bool told = false;
+
+	snprintf(path, sizeof(path), "%s/%s", s->data_dir, STORE_ENV_LOCK_FILE);
+	if ((fd = open(path, (w ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, STORE_FILE_MODE)) ==
+	    -1) {
+		if (errno == ENOENT)
+			*cause = xasprintf("no database environment in %s (is jobsd running?)",
+					   s->data_dir);
+		else
+			*cause = xasprintf("%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	for (waited = 0;; waited += 50) {
+		if (flock(fd, (w ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
+			break;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			*cause = xasprintf("%s: lock: %s", path, strerror(errno));
+			close(fd);
+			return (-1);
+		}
+		if (waited >= limit) {
+			if (w)
+				*cause = xasprintf("the database environment in %s is still used "
+				    "by other processes (a stale jobsd-http or jobsd-worker?)",
+				    s->data_dir);
+			else
+				*cause = xasprintf("the database environment in %s is being "
+				    "recovered", s->data_dir);
+			close(fd);
+			return (-1);
+		}
+		if (w && !told) {
+			log_warnx("waiting for other processes to leave the database "
+				  "environment in %s", s->data_dir);
+			told = true;
+		}
+		nanosleep(&ts, NULL);
+	}
+	s->env_lock_fd = fd;
+	return (0);
+}
+
 /* Read the cursor secret, creating it first when the role writes and it is absent. */
 static int
 store_load_key(struct store *s, char **cause)
@@ -325,13 +384,21 @@ store_open(const char *data_dir, enum store_role role, struct store **out, char 
 	s->data_dir = xstrdup(data_dir);
 	s->role = role;
 	s->lock_fd = -1;
+	s->env_lock_fd = -1;
 
 	if (store_check_dir(data_dir, role, &c) != 0)
 		goto fail;
 	if (store_role_writes(role) && store_lock(s, &c) != 0)
 		goto fail;
+	if (store_env_lock(s, &c) != 0)
+		goto fail;
 	if (store_env_open(s, &c) != 0)
 		goto fail;
+	/* Recovered: others may join now. */
+	if (store_role_writes(role) && flock(s->env_lock_fd, LOCK_SH) == -1) {
+		c = xasprintf("%s: lock: %s", data_dir, strerror(errno));
+		goto fail;
+	}
 	if (store_load_key(s, &c) != 0)
 		goto fail;
 	if (store_open_dbs(s, &c) != 0)
@@ -377,6 +444,8 @@ store_close(struct store *s)
 			s->env->txn_checkpoint(s->env, 0, 0, 0);
 		s->env->close(s->env, 0);
 	}
+	if (s->env_lock_fd != -1)
+		close(s->env_lock_fd);
 	if (s->lock_fd != -1)
 		close(s->lock_fd);
 	explicit_bzero(s->cursor_key, sizeof(s->cursor_key));

@@ -16,6 +16,7 @@ struct store {
 	char *data_dir;
 	enum store_role role;
 	int lock_fd;		/* jobsd.lock, held by SUPERVISOR and TOOL; -1 otherwise */
+	int env_lock_fd;	/* jobsd.env.lock: shared while attached, exclusive to recover */
 	DB_ENV *env;
 	bool env_open;
 	bool panicked;		/* failchk found a process dead inside the library */
@@ -32,6 +33,11 @@ struct store {
 	uint8_t cursor_key[CURSOR_KEY_LEN];
 	char errbuf[512];	/* last message from Berkeley DB's errcall */
 };
+
+/* How long a writing role waits for other processes to leave the environment before
+ * recovering it, and a joining role waits for a recovery to end (tests shorten them). */
+extern int store_recover_wait_ms;
+extern int store_join_wait_ms;
 
 /* Does this role write (create databases, run recovery, hold the lock)? */
 bool store_role_writes(enum store_role role);

@@ -20,6 +20,7 @@
 #include "datagen/gen_jobs.h"
 #include "log.h"
 #include "store.h"
+#include "store_internal.h" /* store_recover_wait_ms */
 #include "timeutil.h"
 
 #define BASE_MS INT64_C(1700000000000)
@@ -1133,6 +1134,52 @@ START_TEST(test_failchk_needs_recovery)
 }
 END_TEST
 
+/* A process still attached (a listener of a killed supervisor) keeps a new supervisor
+ * from recovering the environment under it, for a bounded time. */
+START_TEST(test_recover_waits_for_stale_reader)
+{
+	struct store *r = NULL;
+	char *cause = NULL, c;
+	int go[2], ready[2], status;
+	pid_t pid;
+
+	store_close(st);
+	st = NULL;
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		close(go[1]);
+		close(ready[0]);
+		if (store_open(dir, STORE_READER, &r, &cause) != 0)
+			_exit(2);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(3);
+		(void)read(go[0], &c, 1); /* until the parent closes it */
+		store_close(r);
+		_exit(0);
+	}
+	close(go[0]);
+	close(ready[1]);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	store_recover_wait_ms = 300;
+	ck_assert_int_eq(store_open(dir, STORE_SUPERVISOR, &st, &cause), -1);
+	ck_assert_ptr_nonnull(strstr(cause, "still used by other processes"));
+	free(cause);
+	cause = NULL;
+	close(go[1]); /* the reader goes */
+	ck_assert_msg(wait_bounded(pid, 30000, &status) == 0, "reader child hangs");
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reader status %d",
+		      status);
+	close(ready[0]);
+	open_store();
+	/* The supervisor shares the lock once recovered: readers join again. */
+	ck_assert_int_eq(store_open(dir, STORE_READER, &r, &cause), 0);
+	store_close(r);
+}
+END_TEST
+
 Suite *
 store_suite(void)
 {
@@ -1157,6 +1204,7 @@ store_suite(void)
 	tcase_add_test(tc, test_reader_without_env);
 	tcase_add_test(tc, test_unusable_dir);
 	tcase_add_test(tc, test_reader_process);
+	tcase_add_test(tc, test_recover_waits_for_stale_reader);
 	tcase_add_test(tc, test_gen_jobs);
 	suite_add_tcase(s, tc);
 	return (s);
