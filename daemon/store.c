@@ -676,12 +676,56 @@ store_with_txn(struct store *s, uint32_t flags, store_txn_fn fn, void *arg, char
 	return (-1);
 }
 
+/* Inside a caller's transaction a lock conflict is returned as is, for its
+ * store_with_txn to retry; without one the call runs in its own retried transaction. */
+struct meta_arg {
+	const char *key;
+	void *val;
+	const void *cval;
+	size_t cap, len;
+	char *cause;
+};
+
+static int
+meta_get_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct meta_arg *a = arg;
+
+	free(a->cause);
+	a->cause = NULL;
+	return (store_meta_get(s, txn, a->key, a->val, a->cap, &a->len, &a->cause));
+}
+
+static int
+meta_put_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct meta_arg *a = arg;
+
+	free(a->cause);
+	a->cause = NULL;
+	return (store_meta_put(s, txn, a->key, a->cval, a->len, &a->cause));
+}
+
 int
 store_meta_get(struct store *s, DB_TXN *txn, const char *key, void *val, size_t cap,
 	       size_t *len, char **cause)
 {
 	DBT k, d;
 	int ret;
+
+	if (txn == NULL) {
+		struct meta_arg a = {key, val, NULL, cap, 0, NULL};
+
+		ret = store_with_txn(s, DB_READ_COMMITTED, meta_get_txn, &a, cause);
+		if (ret == 0 && len != NULL)
+			*len = a.len;
+		if (ret != 0 && ret != STORE_NOTFOUND) {
+			if (a.cause != NULL)
+				store_set_cause(cause, a.cause);
+			return (-1);
+		}
+		return (ret);
+	}
 
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
@@ -699,7 +743,7 @@ store_meta_get(struct store *s, DB_TXN *txn, const char *key, void *val, size_t 
 		return (-1);
 	}
 	if (ret != 0) {
-		if (txn != NULL && store_retryable(ret))
+		if (store_retryable(ret))
 			return (ret);
 		store_set_cause(cause, store_cause(s, ret, "meta get %s", key));
 		return (-1);
@@ -716,6 +760,17 @@ store_meta_put(struct store *s, DB_TXN *txn, const char *key, const void *val, s
 	DBT k, d;
 	int ret;
 
+	if (txn == NULL) {
+		struct meta_arg a = {key, NULL, val, 0, len, NULL};
+
+		if (store_with_txn(s, 0, meta_put_txn, &a, cause) != 0) {
+			if (a.cause != NULL)
+				store_set_cause(cause, a.cause);
+			return (-1);
+		}
+		return (0);
+	}
+
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
 	k.data = store_unconst(key);
@@ -723,7 +778,7 @@ store_meta_put(struct store *s, DB_TXN *txn, const char *key, const void *val, s
 	d.data = store_unconst(val);
 	d.size = len;
 	if ((ret = s->meta->put(s->meta, txn, &k, &d, 0)) != 0) {
-		if (txn != NULL && store_retryable(ret))
+		if (store_retryable(ret))
 			return (ret);
 		store_set_cause(cause, store_cause(s, ret, "meta put %s", key));
 		return (-1);
