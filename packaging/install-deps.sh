@@ -4,6 +4,11 @@
 set -eu
 PKGS="build-essential pkg-config libev-dev libmsgpack-dev libdb-dev check node-llhttp \
 libinih-dev libssl-dev libyajl-dev"
+# Extra tool sets: --fuzz (libFuzzer), --deb (Debian packaging).
+case "${1:-}" in
+--fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
+--deb) PKGS="$PKGS debhelper dpkg-dev fakeroot" ;;
+esac
 
 missing=""
 for p in $PKGS; do
