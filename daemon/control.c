@@ -142,7 +142,7 @@ control_client_free(struct client *c)
 		ipc_peer_free(c->peer);
 		c->peer = NULL;
 	}
-	supervisor_forget_client(jsd, c);
+	run_forget_client(jsd, c);
 	if (c->is_http)
 		http_client_closed(jsd, c);
 	jsd->gc_needed = true;

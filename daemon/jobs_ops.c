@@ -160,7 +160,7 @@ ops_cancel(struct client *c, const struct ipc_msg *m)
 		}
 	} else
 		by = c->user;
-	rc = supervisor_cancel(c->jsd, no, by, c, m->id, &j, &status, &cause);
+	rc = run_cancel(c->jsd, no, by, c, m->id, &j, &status, &cause);
 	switch (rc) {
 	case 0:
 		reply_job(c, m->id, &j);

@@ -196,16 +196,26 @@ int supervisor_recover(struct jobsd *jsd, char **cause);
 void supervisor_start(struct jobsd *jsd);
 void supervisor_schedule(struct jobsd *jsd);
 void supervisor_stop(struct jobsd *jsd, const char *why);
+void supervisor_maybe_exit(struct jobsd *jsd);
 void supervisor_reload(struct jobsd *jsd);
-void supervisor_forget_client(struct jobsd *jsd, struct client *c);
 struct run *supervisor_find_run(struct jobsd *jsd, uint64_t no);
 struct pend *supervisor_find_pend(struct jobsd *jsd, uint64_t no);
 void supervisor_enqueue(struct jobsd *jsd, const struct job *j);
+void supervisor_dequeue(struct jobsd *jsd, struct pend *p);
+
+/* run.c */
+/* Start p's job (p is consumed), or -1: a transient failure, p stays queued and the retry
+ * timer is armed. */
+int run_start(struct jobsd *jsd, struct pend *p);
+void run_kill(struct run *r, int sig); /* the worker's whole process group */
+int run_send_cancel(struct run *r);    /* MSG_JOB_CANCEL; -1 if it cannot be sent */
+void run_reap(struct jobsd *jsd); /* wait4 every exited child */
 /* Cancel: 0 done (*out filled: the cancelled job), CANCEL_WAITING (the reply is sent when
  * the worker has gone), STORE_NOTFOUND, or -1 with an HTTP status and a cause. */
 #define CANCEL_WAITING 100
-int supervisor_cancel(struct jobsd *jsd, uint64_t no, const char *by, struct client *c,
-		      uint32_t id, struct job *out, int *status, char **cause);
+int run_cancel(struct jobsd *jsd, uint64_t no, const char *by, struct client *c, uint32_t id,
+	       struct job *out, int *status, char **cause);
+void run_forget_client(struct jobsd *jsd, struct client *c); /* drop its waiters */
 
 /* listeners.c: jobsd-http processes and their listening sockets. */
 int http_open_listeners(struct jobsd *jsd, char **cause);
