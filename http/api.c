@@ -142,6 +142,11 @@ api_handle(struct api *a, const struct http_request *req, struct http_response *
 		free(cause);
 		return (API_WAIT_NONE);
 	}
+	if (m.route->id >= ROUTE_ROLES) {
+		/* the analysis results take their own parameters */
+		api_results(a, m.route->id, m.id, m.idlen, &q, resp);
+		goto out;
+	}
 	if (m.route->id != ROUTE_JOBS || req->method == HTTP_POST) {
 		if (no_params(&q, resp) != 0)
 			goto out;
@@ -176,6 +181,8 @@ api_handle(struct api *a, const struct http_request *req, struct http_response *
 		break;
 	case ROUTE_OPENAPI:
 		http_response_json(resp, 200, openapi_json, openapi_json_len);
+		break;
+	default:
 		break;
 	}
 out:

@@ -117,6 +117,15 @@ enum route_id {
 	ROUTE_HEALTHZ,
 	ROUTE_METRICS,
 	ROUTE_OPENAPI,
+	/* analysis results (api_results.c) */
+	ROUTE_ROLES,
+	ROUTE_ROLE,
+	ROUTE_ROLE_MEMBERS,
+	ROUTE_VIOLATIONS,
+	ROUTE_ORPHANS,
+	ROUTE_MANAGER_ISSUES,
+	ROUTE_OWNER_MANAGER,
+	ROUTE_ACCOUNT_LINK,
 };
 #define ROUTE_M_GET (1u << 0)
 #define ROUTE_M_HEAD (1u << 1)
@@ -227,6 +236,11 @@ int api_submit_parse(const char *body, size_t len, int *type, struct job *params
 /* Validate list query parameters into *jq; -1 with r set to the 400. */
 int api_list_query(struct api *a, const struct query *q, struct job_query *jq,
 		   struct http_response *r);
+
+/* api_results.c: the analysis results endpoints (read-only; called after routing and auth).
+ * id: the route's {id} segment, still percent-encoded. */
+void api_results(struct api *a, enum route_id route, const char *id, size_t idlen,
+		 const struct query *q, struct http_response *r);
 
 /* openapi_doc.c: the OpenAPI document (identical to http/openapi.json). */
 extern const char openapi_json[];
