@@ -384,8 +384,9 @@ run_finish(struct run *r)
 		free(cause);
 		cause = NULL;
 	}
-	log_info("%s: %s %s (worker %ld %s)", job_label(j->no), job_type_name(j->type),
-		 job_status_name(j->status), (long)r->pid, desc);
+	log_info("%s: %s %s%s%s (worker %ld %s)", job_label(j->no), job_type_name(j->type),
+		 job_status_name(j->status), j->error != NULL ? ": " : "",
+		 j->error != NULL ? j->error : "", (long)r->pid, desc);
 	if (abnormal && !r->have_result && !jsd->stopping) {
 		if (store_failchk(jsd->store, &cause) != 0) {
 			log_warnx("store needs recovery after worker %ld died: %s; stopping",
