@@ -39,6 +39,8 @@ enum msg_type {
 	MSG_CTL_TOKEN_LIST,   /* {} */
 	MSG_CTL_TOKEN_REVOKE, /* {name} */
 	MSG_CTL_LOG,          /* {id} -> OK {lines: [..]} the job's log lines */
+	MSG_CTL_RESULTS,      /* {resource, id?, policy?, subject_kind?, kind?, first?, after?}
+				 -> OK {items, has_next, end_cursor} | {item} (analysis results) */
 
 	/* supervisor -> client: replies, with the request's id */
 	MSG_CTL_OK = 280, /* body depends on the request */
