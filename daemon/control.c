@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control_results.h"
 #include "jobsd.h"
 #include "timeutil.h"
 
@@ -33,6 +34,7 @@ static const struct handler {
 	{MSG_CTL_CANCEL, ops_cancel, false},
 	{MSG_CTL_SUBMIT, ops_submit, false},
 	{MSG_CTL_LOG, ops_log, false},
+	{MSG_CTL_RESULTS, ops_results, false},
 	{MSG_CTL_TOKEN_CREATE, tokens_create, true},
 	{MSG_CTL_TOKEN_LIST, tokens_list, true},
 	{MSG_CTL_TOKEN_REVOKE, tokens_revoke, true},
