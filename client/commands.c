@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "client.h"
+#include "commands_results.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -57,6 +58,19 @@ static const struct cmd cmds[] = {
 	 "queue a job (print its id); --wait follows it to its end", cmd_submit},
 	{"watch", "ID", "follow a job until it ends, with a progress bar", cmd_watch},
 	{"log", "ID", "print a job's log lines", cmd_log},
+	{"roles", "[--limit N] [--after CURSOR]", "list the generated roles (role_generation)",
+	 cmd_roles},
+	{"role", "NAME [--members] [--limit N] [--after CURSOR]",
+	 "show a generated role and a page of its members", cmd_role},
+	{"violations", "[--policy P] [--kind role|owner|account] [--limit N] [--after CURSOR]",
+	 "list policy violations (policy_analysis)", cmd_violations},
+	{"orphans", "[--limit N] [--after CURSOR]",
+	 "list accounts no owner was found for (enrichment)", cmd_orphans},
+	{"managers", "[--kind missing|cycle] [--limit N] [--after CURSOR]",
+	 "list missing managers and manager cycles (manager_resolution)", cmd_managers},
+	{"manager", "OWNER", "show an owner's resolved manager (manager_resolution)",
+	 cmd_manager},
+	{"link", "ACCOUNT", "show the owner an account is linked to (enrichment)", cmd_link},
 	{"token", "create NAME --role ROLE | list | revoke NAME",
 	 "manage REST API tokens (the token is shown once, on the last line)", cmd_token},
 	{"ping", "", "check that jobsd answers", cmd_ping},
