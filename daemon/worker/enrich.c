@@ -297,7 +297,7 @@ offer(struct erun *er, uint32_t o, const char *acc, const char **v, const size_t
 	}
 }
 
-/* Write a record if it differs: 0 unchanged, 1 created, 2 changed, -1 error.
+/* Write a record if it differs: 0 unchanged, 1 created, 2 changed, MU_RETRY, -1 error.
  * *owner_changed (may be NULL) tells whether the owner_id field differs. */
 static int
 upsert(struct erun *er, DB *db, DB_TXN *txn, const char *key, bool *owner_changed,
@@ -305,11 +305,11 @@ upsert(struct erun *er, DB *db, DB_TXN *txn, const char *key, bool *owner_change
 {
 	void *old = NULL;
 	size_t oldlen = 0;
-	int rv;
+	int rv, ret;
 
 	rv = res_get(db, txn, key, &old, &oldlen, error);
-	if (rv == -1)
-		return -1;
+	if (rv < 0)
+		return rv;
 	if (rv == 0 && res_same(old, oldlen, &er->w)) {
 		free(old);
 		return 0;
@@ -319,8 +319,8 @@ upsert(struct erun *er, DB *db, DB_TXN *txn, const char *key, bool *owner_change
 		    er->w.buf.size, "owner_id");
 	rv = rv == STORE_NOTFOUND ? 1 : 2;
 	free(old);
-	if (res_put(db, txn, key, &er->w, error) != 0)
-		return -1;
+	if ((ret = res_put(db, txn, key, &er->w, error)) != 0)
+		return ret;
 	return rv;
 }
 
@@ -333,7 +333,7 @@ put_str(struct resw *w, const char *key, const char *v, size_t len)
 		res_strn(w, key, v, len);
 }
 
-/* One account: link or orphan. Adds to the batch's counters. */
+/* One account: link or orphan. Adds to the batch's counters. 0, MU_RETRY, -1. */
 static int
 account(struct erun *er, DB_TXN *txn, const char *acc, const void *val, size_t vlen,
     int64_t *created, int64_t *updated, int64_t *deleted, char **error)
@@ -352,8 +352,8 @@ account(struct erun *er, DB_TXN *txn, const char *acc, const void *val, size_t v
 	o = match(er, acc, v, vl, &how);
 	if (o == OT_NONE) {
 		er->orphans++;
-		if ((rv = res_del(er->ldb, txn, acc, error)) == -1)
-			return -1;
+		if ((rv = res_del(er->ldb, txn, acc, error)) < 0)
+			return rv;
 		if (rv == 0)
 			(*deleted)++;
 		res_begin(&er->w, 4);
@@ -362,19 +362,20 @@ account(struct erun *er, DB_TXN *txn, const char *acc, const void *val, size_t v
 		put_str(&er->w, "email", v[A_EMAIL], vl[A_EMAIL]);
 		put_str(&er->w, "display_name", v[A_DNAME], vl[A_DNAME]);
 		res_end(&er->w, er->ctx->job->no);
-		return upsert(er, er->xdb, txn, acc, NULL, error) == -1 ? -1 : 0;
+		rv = upsert(er, er->xdb, txn, acc, NULL, error);
+		return rv < 0 ? rv : 0;
 	}
 	er->linked[how]++;
 	offer(er, o, acc, v, vl);
-	if (res_del(er->xdb, txn, acc, error) == -1)
-		return -1;
+	if ((rv = res_del(er->xdb, txn, acc, error)) < 0)
+		return rv;
 	res_begin(&er->w, 3);
 	res_str(&er->w, "owner_id", otab_id(&er->ot, o));
 	res_str(&er->w, "rule", rule_names[how]);
 	put_str(&er->w, "application_id", v[A_APP], vl[A_APP]);
 	res_end(&er->w, er->ctx->job->no);
-	if ((rv = upsert(er, er->ldb, txn, acc, &changed, error)) == -1)
-		return -1;
+	if ((rv = upsert(er, er->ldb, txn, acc, &changed, error)) < 0)
+		return rv;
 	if (rv == 1)
 		(*created)++;
 	else if (rv == 2 && changed)
@@ -387,18 +388,29 @@ link_accounts(struct erun *er, char **error)
 {
 	struct job_ctx *ctx = er->ctx;
 	struct scan s;
+	struct scan_mark m;
 	DB_TXN *txn = NULL;
 	const void *k, *v;
 	size_t klen, vlen, rows = 0, keycap = 0;
 	int64_t created = 0, updated = 0, deleted = 0;
+	uint64_t saved[NRULES + 2] = { 0 };
 	char *key = NULL;
-	int rv, ret, res = JOB_RUN_FAILED;
+	int rv, ret, res = JOB_RUN_FAILED, retries = 0;
 
 	scan_init(&s, identity_db(er->id, IDENT_ACCOUNT));
+	memset(&m, 0, sizeof m);
 	for (;;) {
 		if (ctx->aborted) {
 			*error = xstrdup("stopped: the supervisor went away");
 			goto out;
+		}
+		if (txn == NULL) {
+			if (res_txn_begin(ctx->store, &txn, error) != 0)
+				goto out;
+			scan_mark(&s, &m);
+			memcpy(saved, er->linked, sizeof er->linked);
+			saved[NRULES] = er->orphans;
+			saved[NRULES + 1] = er->ambiguous;
 		}
 		if ((rv = scan_next(&s, &k, &klen, &v, &vlen, error)) == -1)
 			goto out;
@@ -409,16 +421,29 @@ link_accounts(struct erun *er, char **error)
 			}
 			memcpy(key, k, klen);
 			key[klen] = '\0';
-			if (txn == NULL && res_txn_begin(ctx->store, &txn, error) != 0)
+			rv = account(er, txn, key, v, vlen, &created, &updated, &deleted, error);
+			if (rv == MU_RETRY && ++retries <= MU_RETRIES) {
+				/* A lock conflict with a reader: redo the batch. */
+				txn->abort(txn);
+				txn = NULL;
+				scan_rewind(&s, &m);
+				memcpy(er->linked, saved, sizeof er->linked);
+				er->orphans = saved[NRULES];
+				er->ambiguous = saved[NRULES + 1];
+				created = updated = deleted = 0;
+				rows = 0;
+				continue;
+			}
+			if (rv < 0) {
+				if (rv == MU_RETRY)
+					*error = xstrdup("account links: lock conflicts, giving up");
 				goto out;
-			if (account(er, txn, key, v, vlen, &created, &updated, &deleted,
-			    error) != 0)
-				goto out;
+			}
 			rows++;
 			if (ctx->on_tick != NULL && rows % JOB_TICK_ROWS == 0)
 				ctx->on_tick(ctx);
 		}
-		if (txn != NULL && (rows >= ctx->batch_size || rv == 1)) {
+		if (rows >= ctx->batch_size || rv == 1) {
 			scan_pause(&s); /* hold no lock on accounts between batches */
 			ret = txn->commit(txn, 0);
 			txn = NULL;
@@ -427,6 +452,7 @@ link_accounts(struct erun *er, char **error)
 				    db_strerror(ret));
 				goto out;
 			}
+			retries = 0;
 			ctx->created += created;
 			ctx->updated += updated;
 			ctx->deleted += deleted;
@@ -447,9 +473,11 @@ link_accounts(struct erun *er, char **error)
 	}
 	res = JOB_RUN_OK;
 out:
+	scan_pause(&s);
 	if (txn != NULL)
 		txn->abort(txn);
 	scan_free(&s);
+	scan_mark_free(&m);
 	free(key);
 	return res;
 }
@@ -495,10 +523,10 @@ write_overlays(struct erun *er, uint64_t *changed, char **error)
 {
 	struct job_ctx *ctx = er->ctx;
 	DB_TXN *txn = NULL;
-	uint32_t o, last = 0;
+	uint32_t o = 0, o0 = 0, last = 0;
 	size_t rows = 0;
 	int64_t updated = 0;
-	int rv, ret;
+	int rv, ret, retries = 0;
 
 	for (o = 0; o < er->ot.n; o++)
 		if (er->slotno[o] != OT_NONE)
@@ -510,11 +538,26 @@ write_overlays(struct erun *er, uint64_t *changed, char **error)
 			*error = xstrdup("stopped: the supervisor went away");
 			goto fail;
 		}
-		if (txn == NULL && res_txn_begin(ctx->store, &txn, error) != 0)
-			return JOB_RUN_FAILED;
+		if (txn == NULL) {
+			if (res_txn_begin(ctx->store, &txn, error) != 0)
+				return JOB_RUN_FAILED;
+			o0 = o;
+		}
 		encode_overlay(er, &er->slots[er->slotno[o]]);
-		if ((rv = upsert(er, er->odb, txn, otab_id(&er->ot, o), NULL, error)) == -1)
+		rv = upsert(er, er->odb, txn, otab_id(&er->ot, o), NULL, error);
+		if (rv == MU_RETRY && ++retries <= MU_RETRIES) {
+			txn->abort(txn);
+			txn = NULL;
+			updated = 0;
+			rows = 0;
+			o = o0 - 1; /* the loop's o++ brings it back to o0 */
+			continue;
+		}
+		if (rv < 0) {
+			if (rv == MU_RETRY)
+				*error = xstrdup("owner overlays: lock conflicts, giving up");
 			goto fail;
+		}
 		if (rv != 0)
 			updated++;
 		if (++rows >= ctx->batch_size || o == last) {
@@ -525,6 +568,7 @@ write_overlays(struct erun *er, uint64_t *changed, char **error)
 				    db_strerror(ret));
 				return JOB_RUN_FAILED;
 			}
+			retries = 0;
 			ctx->updated += updated;
 			*changed += (uint64_t)updated;
 			updated = 0;

@@ -318,18 +318,18 @@ encode_owner(struct mrun *mr, uint32_t o)
 }
 
 /* Write a record if it differs: 0 unchanged, 1 created, 2 updated (counted), 3 rewritten
- * (not counted), -1 error. */
+ * (not counted), MU_RETRY (lock conflict), -1 error. */
 static int
 upsert(struct mrun *mr, DB *db, DB_TXN *txn, const char *key, bool counted_fields,
     char **error)
 {
 	void *old = NULL;
 	size_t oldlen = 0;
-	int rv;
+	int rv, ret;
 
 	rv = res_get(db, txn, key, &old, &oldlen, error);
-	if (rv == -1)
-		return -1;
+	if (rv < 0)
+		return rv;
 	if (rv == 0 && res_same(old, oldlen, &mr->w)) {
 		free(old);
 		return 0;
@@ -345,8 +345,8 @@ upsert(struct mrun *mr, DB *db, DB_TXN *txn, const char *key, bool counted_field
 	else
 		rv = 3;
 	free(old);
-	if (res_put(db, txn, key, &mr->w, error) != 0)
-		return -1;
+	if ((ret = res_put(db, txn, key, &mr->w, error)) != 0)
+		return ret;
 	return rv;
 }
 
@@ -356,27 +356,44 @@ write_owners(struct mrun *mr, char **error)
 	struct job_ctx *ctx = mr->ctx;
 	DB_TXN *txn = NULL;
 	int64_t created = 0, updated = 0;
-	uint32_t o;
+	uint32_t o = 0, o0 = 0;
 	size_t rows = 0;
-	int rv, ret;
+	int rv, ret, retries = 0;
 
-	for (o = 0; o < mr->ot.n; o++) {
+	while (o < mr->ot.n) {
 		if (ctx->aborted) {
 			*error = xstrdup("stopped: the supervisor went away");
 			goto fail;
 		}
-		if (txn == NULL && res_txn_begin(ctx->store, &txn, error) != 0)
-			return JOB_RUN_FAILED;
+		if (txn == NULL) {
+			if (res_txn_begin(ctx->store, &txn, error) != 0)
+				return JOB_RUN_FAILED;
+			o0 = o;
+		}
 		encode_owner(mr, o);
-		if ((rv = upsert(mr, mr->mdb, txn, otab_id(&mr->ot, o), true, error)) == -1)
+		rv = upsert(mr, mr->mdb, txn, otab_id(&mr->ot, o), true, error);
+		if (rv == MU_RETRY && ++retries <= MU_RETRIES) {
+			/* A lock conflict with a reader: redo the batch. */
+			txn->abort(txn);
+			txn = NULL;
+			created = updated = 0;
+			rows = 0;
+			o = o0;
+			continue;
+		}
+		if (rv < 0) {
+			if (rv == MU_RETRY)
+				*error = xstrdup("owner managers: lock conflicts, giving up");
 			goto fail;
+		}
 		if (rv == 1)
 			created++;
 		else if (rv == 2)
 			updated++;
 		if (ctx->on_tick != NULL && rows % JOB_TICK_ROWS == JOB_TICK_ROWS - 1)
 			ctx->on_tick(ctx);
-		if (++rows >= ctx->batch_size || o + 1 == mr->ot.n) {
+		o++;
+		if (++rows >= ctx->batch_size || o == mr->ot.n) {
 			ret = txn->commit(txn, 0);
 			txn = NULL;
 			if (ret != 0) {
@@ -384,13 +401,14 @@ write_owners(struct mrun *mr, char **error)
 				    db_strerror(ret));
 				return JOB_RUN_FAILED;
 			}
+			retries = 0;
 			ctx->created += created;
 			ctx->updated += updated;
 			created = updated = 0;
 			rows = 0;
-			ctx->processed = (int64_t)o + 1;
+			ctx->processed = (int64_t)o;
 			job_ctx_progress(ctx);
-			if (o + 1 < mr->ot.n) {
+			if (o < mr->ot.n) {
 				job_ctx_delay(ctx);
 				if (job_ctx_cancelled(ctx))
 					return JOB_RUN_CANCELLED;
@@ -412,13 +430,17 @@ write_issues(struct mrun *mr, char **error)
 	const struct cycle *cy;
 	DB_TXN *txn = NULL;
 	char *key;
-	size_t i, j, rows = 0, total = mr->ncycles + mr->nmissing;
-	uint32_t o;
-	int ret;
+	size_t i = 0, i0 = 0, j, rows = 0, total = mr->ncycles + mr->nmissing;
+	uint32_t o = 0, o0 = 0;
+	int ret, retries = 0;
 
-	for (i = 0, o = 0; i < total; i++) {
-		if (txn == NULL && res_txn_begin(ctx->store, &txn, error) != 0)
-			return JOB_RUN_FAILED;
+	while (i < total) {
+		if (txn == NULL) {
+			if (res_txn_begin(ctx->store, &txn, error) != 0)
+				return JOB_RUN_FAILED;
+			i0 = i;
+			o0 = o;
+		}
 		if (i < mr->ncycles) {
 			cy = &mr->cycles[i];
 			key = xasprintf("cycle:%s", otab_id(&mr->ot, mr->cyc[cy->first]));
@@ -446,20 +468,32 @@ write_issues(struct mrun *mr, char **error)
 		res_end(&mr->w, ctx->job->no);
 		ret = upsert(mr, mr->idb, txn, key, false, error);
 		free(key);
-		if (ret == -1) {
+		if (ret == MU_RETRY && ++retries <= MU_RETRIES) {
+			txn->abort(txn);
+			txn = NULL;
+			rows = 0;
+			i = i0;
+			o = o0;
+			continue;
+		}
+		if (ret < 0) {
+			if (ret == MU_RETRY)
+				*error = xstrdup("manager issues: lock conflicts, giving up");
 			txn->abort(txn);
 			return JOB_RUN_FAILED;
 		}
-		if (++rows >= ctx->batch_size || i + 1 == total) {
+		i++;
+		if (++rows >= ctx->batch_size || i == total) {
 			ret = txn->commit(txn, 0);
 			txn = NULL;
 			rows = 0;
+			retries = 0;
 			if (ret != 0) {
 				*error = xasprintf("cannot commit manager issues: %s",
 				    db_strerror(ret));
 				return JOB_RUN_FAILED;
 			}
-			if (ctx->aborted || (i + 1 < total && job_ctx_cancelled(ctx)))
+			if (ctx->aborted || (i < total && job_ctx_cancelled(ctx)))
 				return JOB_RUN_CANCELLED;
 		}
 	}

@@ -341,6 +341,8 @@ scan_next(struct scan *s, const void **k, size_t *klen, const void **v, size_t *
 		s->done = true;
 		return 1;
 	}
+	if (ret == DB_LOCK_DEADLOCK && s->txn != NULL)
+		return MU_RETRY;
 	if (ret != 0) {
 		*cause = xasprintf("%s: %s", s->c == NULL ? "cursor" : "scan", db_strerror(ret));
 		return -1;
@@ -364,7 +366,9 @@ scan_del(struct scan *s, char **cause)
 {
 	int ret;
 
-	if ((ret = s->c->del(s->c, 0)) != 0) {
+	if ((ret = s->c->del(s->c, 0)) == DB_LOCK_DEADLOCK)
+		return MU_RETRY;
+	if (ret != 0) {
 		*cause = xasprintf("delete: %s", db_strerror(ret));
 		return -1;
 	}
@@ -385,6 +389,42 @@ scan_free(struct scan *s)
 	scan_pause(s);
 	free(s->last);
 	s->last = NULL;
+}
+
+void
+scan_mark(struct scan *s, struct scan_mark *m)
+{
+	if (s->lastlen > m->lastcap) {
+		m->lastcap = s->lastlen + 64;
+		m->last = xrealloc(m->last, m->lastcap);
+	}
+	if (s->lastlen > 0)
+		memcpy(m->last, s->last, s->lastlen);
+	m->lastlen = s->lastlen;
+	m->have_last = s->have_last;
+	m->done = s->done;
+}
+
+void
+scan_rewind(struct scan *s, const struct scan_mark *m)
+{
+	scan_pause(s);
+	if (m->lastlen > s->lastcap) {
+		s->lastcap = m->lastlen + 64;
+		s->last = xrealloc(s->last, s->lastcap);
+	}
+	if (m->lastlen > 0)
+		memcpy(s->last, m->last, m->lastlen);
+	s->lastlen = m->lastlen;
+	s->have_last = m->have_last;
+	s->done = m->done;
+}
+
+void
+scan_mark_free(struct scan_mark *m)
+{
+	free(m->last);
+	memset(m, 0, sizeof *m);
 }
 
 /* --- results records ---------------------------------------------------------------- */
@@ -537,6 +577,8 @@ res_get(DB *db, DB_TXN *txn, const char *key, void **data, size_t *len, char **c
 	ret = db->get(db, txn, &k, &v, 0);
 	if (ret == DB_NOTFOUND)
 		return STORE_NOTFOUND;
+	if (ret == DB_LOCK_DEADLOCK)
+		return MU_RETRY;
 	if (ret != 0) {
 		*cause = xasprintf("get %s: %s", key, db_strerror(ret));
 		return -1;
@@ -558,7 +600,9 @@ res_put(DB *db, DB_TXN *txn, const char *key, const struct resw *w, char **cause
 	k.size = (u_int32_t)strlen(key);
 	v.data = w->buf.data;
 	v.size = (u_int32_t)w->buf.size;
-	if ((ret = db->put(db, txn, &k, &v, 0)) != 0) {
+	if ((ret = db->put(db, txn, &k, &v, 0)) == DB_LOCK_DEADLOCK)
+		return MU_RETRY;
+	if (ret != 0) {
 		*cause = xasprintf("put %s: %s", key, db_strerror(ret));
 		return -1;
 	}
@@ -577,6 +621,8 @@ res_del(DB *db, DB_TXN *txn, const char *key, char **cause)
 	ret = db->del(db, txn, &k, 0);
 	if (ret == DB_NOTFOUND)
 		return STORE_NOTFOUND;
+	if (ret == DB_LOCK_DEADLOCK)
+		return MU_RETRY;
 	if (ret != 0) {
 		*cause = xasprintf("delete %s: %s", key, db_strerror(ret));
 		return -1;
@@ -602,12 +648,14 @@ res_prune(struct job_ctx *ctx, DB *db, res_keep_fn keep, void *arg, int64_t *cou
     uint64_t *ndeleted, char **cause)
 {
 	struct scan s;
+	struct scan_mark m;
 	const void *k, *v;
 	size_t klen, vlen, n, seen;
 	char *key = NULL;
-	int rv, ret, res = JOB_RUN_FAILED;
+	int rv, ret, res = JOB_RUN_FAILED, retries = 0;
 
 	scan_init(&s, db);
+	memset(&m, 0, sizeof m);
 	for (;;) {
 		if (ctx->aborted) {
 			*cause = xstrdup("stopped: the supervisor went away");
@@ -615,6 +663,7 @@ res_prune(struct job_ctx *ctx, DB *db, res_keep_fn keep, void *arg, int64_t *cou
 		}
 		if (res_txn_begin(ctx->store, &s.txn, cause) != 0)
 			goto out;
+		scan_mark(&s, &m);
 		n = seen = 0;
 		while ((rv = scan_next(&s, &k, &klen, &v, &vlen, cause)) == 0) {
 			key = xrealloc(key, klen + 1);
@@ -628,16 +677,28 @@ res_prune(struct job_ctx *ctx, DB *db, res_keep_fn keep, void *arg, int64_t *cou
 			if (n >= ctx->batch_size || ++seen >= ctx->batch_size * 16)
 				break;
 		}
-		scan_pause(&s);
-		if (rv == -1) {
+		if (rv == MU_RETRY && ++retries <= MU_RETRIES) {
+			scan_pause(&s);
 			s.txn->abort(s.txn);
+			s.txn = NULL;
+			scan_rewind(&s, &m);
+			continue;
+		}
+		scan_pause(&s);
+		if (rv < 0) {
+			if (rv == MU_RETRY)
+				*cause = xstrdup("lock conflicts: giving up after retries");
+			s.txn->abort(s.txn);
+			s.txn = NULL;
 			goto out;
 		}
-		if ((ret = s.txn->commit(s.txn, 0)) != 0) {
+		retries = 0;
+		ret = s.txn->commit(s.txn, 0);
+		s.txn = NULL;
+		if (ret != 0) {
 			*cause = xasprintf("cannot commit deletions: %s", db_strerror(ret));
 			goto out;
 		}
-		s.txn = NULL;
 		if (counter != NULL)
 			*counter += (int64_t)n;
 		if (ndeleted != NULL)
@@ -656,6 +717,7 @@ res_prune(struct job_ctx *ctx, DB *db, res_keep_fn keep, void *arg, int64_t *cou
 	res = JOB_RUN_OK;
 out:
 	scan_free(&s);
+	scan_mark_free(&m);
 	free(key);
 	return res;
 }

@@ -20,6 +20,11 @@
 #define OT_AMBIG (UINT32_MAX - 1) /* lookup: more than one owner */
 #define OT_MAXF 8
 
+/* Returned by the results helpers for a lock conflict (DB_LOCK_DEADLOCK): the caller
+ * aborts its transaction and redoes the batch, at most MU_RETRIES times in a row. */
+#define MU_RETRY (-2)
+#define MU_RETRIES 20
+
 /* How a field of the owner records is kept. */
 enum otf_mode {
 	OTF_STR,      /* the value as is */
@@ -81,10 +86,20 @@ void scan_init(struct scan *s, DB *db);
 /* 0 with the next record, 1 at the end, -1 with cause. */
 int scan_next(struct scan *s, const void **k, size_t *klen, const void **v, size_t *vlen,
 	      char **cause);
-/* Delete the record scan_next returned last (the scan must have a transaction). */
+/* Delete the record scan_next returned last (the scan must have a transaction).
+ * 0, MU_RETRY, -1. In a transaction scan_next returns MU_RETRY too. */
 int scan_del(struct scan *s, char **cause);
 void scan_pause(struct scan *s);
 void scan_free(struct scan *s);
+/* Where a batch started, to scan it again after MU_RETRY. */
+struct scan_mark {
+	char *last;
+	size_t lastlen, lastcap;
+	bool have_last, done;
+};
+void scan_mark(struct scan *s, struct scan_mark *m);
+void scan_rewind(struct scan *s, const struct scan_mark *m); /* pauses the scan */
+void scan_mark_free(struct scan_mark *m);
 
 /* A results record being encoded: res_begin(n fields), the fields, res_end(job). */
 struct resw {
@@ -108,7 +123,7 @@ bool res_field_same(const void *a, size_t alen, const void *b, size_t blen,
 
 /* Open a results database (created when missing). */
 int res_open(struct store *s, const char *name, DB **db, char **cause);
-/* 0 with *data (malloc'd), STORE_NOTFOUND, -1. */
+/* 0 with *data (malloc'd), STORE_NOTFOUND, -1; each of these three MU_RETRY too. */
 int res_get(DB *db, DB_TXN *txn, const char *key, void **data, size_t *len, char **cause);
 int res_put(DB *db, DB_TXN *txn, const char *key, const struct resw *w, char **cause);
 int res_del(DB *db, DB_TXN *txn, const char *key, char **cause); /* 0, STORE_NOTFOUND, -1 */
