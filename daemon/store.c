@@ -28,6 +28,7 @@
 #define STORE_LOG_BUF_BYTES (4u * 1024 * 1024)
 #define STORE_THREAD_COUNT 512
 #define STORE_TXN_RETRIES 10
+#define STORE_READ_RETRIES 40
 #define STORE_LOCK_FILE "jobsd.lock"
 #define STORE_KEY_FILE "cursor.key"
 #define STORE_ENV_LOCK_FILE "jobsd.env.lock"
@@ -346,7 +347,7 @@ store_env_open(struct store *s, char **cause)
 	if ((ret = env->set_cachesize(env, 0, s->role == STORE_TOOL ? STORE_TOOL_CACHE_BYTES :
 	    STORE_CACHE_BYTES, 1)) != 0 ||
 	    (ret = env->set_lg_bsize(env, STORE_LOG_BUF_BYTES)) != 0 ||
-	    (ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0 ||
+	    (ret = env->set_lk_detect(env, DB_LOCK_MINWRITE)) != 0 ||
 	    (ret = env->set_lk_max_locks(env, 100000)) != 0 ||
 	    (ret = env->set_lk_max_objects(env, 100000)) != 0 ||
 	    (ret = env->set_lk_max_lockers(env, 10000)) != 0 ||
@@ -589,7 +590,9 @@ store_open_dbs(struct store *s, char **cause)
 {
 	bool w = store_role_writes(s->role);
 	bool reader = s->role == STORE_READER;
-	uint32_t create = w ? DB_CREATE : 0;
+	/* Multiversion: snapshot readers never lock, so they neither block the supervisor
+	 * nor become deadlock victims of its updates of the newest jobs. */
+	uint32_t create = (w ? DB_CREATE : 0) | DB_MULTIVERSION;
 	DB_TXN *txn = NULL;
 	int ret;
 
@@ -606,7 +609,8 @@ store_open_dbs(struct store *s, char **cause)
 
 	if (w && store_txn_begin(s, 0, &txn, cause) != 0)
 		return (-1);
-	ret = s->jobs->associate(s->jobs, txn, s->jobs_idx, store_idx_callback, create);
+	ret = s->jobs->associate(s->jobs, txn, s->jobs_idx, store_idx_callback,
+	    w ? DB_CREATE : 0);
 	if (ret != 0) {
 		if (txn != NULL)
 			txn->abort(txn);
@@ -638,7 +642,8 @@ store_txn_begin(struct store *s, uint32_t flags, DB_TXN **txn, char **cause)
 /*
  * Run fn in a transaction. fn returns 0 to commit; a Berkeley DB lock conflict
  * (DB_LOCK_DEADLOCK, DB_LOCK_NOTGRANTED) aborts and retries, with a short growing
- * back-off, up to STORE_TXN_RETRIES times (then -1 with cause); anything else aborts and
+ * back-off, up to STORE_TXN_RETRIES times (STORE_READ_RETRIES for readers:
+ * DB_READ_COMMITTED or DB_TXN_SNAPSHOT), then -1 with cause; anything else aborts and
  * is returned as is (with a cause when it is a Berkeley DB error code).
  */
 int
@@ -646,12 +651,15 @@ store_with_txn(struct store *s, uint32_t flags, store_txn_fn fn, void *arg, char
 {
 	struct timespec ts;
 	DB_TXN *txn;
-	int attempt, r, ret;
+	int attempt, retries, r, ret;
 
-	for (attempt = 0; attempt < STORE_TXN_RETRIES; attempt++) {
+	/* Readers are the deadlock victims (DB_LOCK_MINWRITE), so they get more tries. */
+	retries = (flags & (DB_READ_COMMITTED | DB_TXN_SNAPSHOT)) ? STORE_READ_RETRIES :
+	    STORE_TXN_RETRIES;
+	for (attempt = 0; attempt < retries; attempt++) {
 		if (attempt > 0) {
 			ts.tv_sec = 0;
-			ts.tv_nsec = (long)attempt * 1000000;
+			ts.tv_nsec = (long)(attempt < 10 ? attempt : 10) * 1000000;
 			nanosleep(&ts, NULL);
 		}
 		if (store_txn_begin(s, flags, &txn, cause) != 0)
@@ -672,7 +680,7 @@ store_with_txn(struct store *s, uint32_t flags, store_txn_fn fn, void *arg, char
 		return (0);
 	}
 	store_set_cause(cause, xasprintf("transaction: still conflicting after %d attempts",
-					 STORE_TXN_RETRIES));
+					 retries));
 	return (-1);
 }
 
@@ -716,7 +724,7 @@ store_meta_get(struct store *s, DB_TXN *txn, const char *key, void *val, size_t 
 	if (txn == NULL) {
 		struct meta_arg a = {key, val, NULL, cap, 0, NULL};
 
-		ret = store_with_txn(s, DB_READ_COMMITTED, meta_get_txn, &a, cause);
+		ret = store_with_txn(s, STORE_READ_TXN, meta_get_txn, &a, cause);
 		if (ret == 0 && len != NULL)
 			*len = a.len;
 		if (ret != 0 && ret != STORE_NOTFOUND) {

@@ -39,6 +39,10 @@ struct store {
 extern int store_recover_wait_ms;
 extern int store_join_wait_ms;
 
+/* Read-only transactions of the store: snapshot isolation on its multiversion
+ * databases (no read locks), committed data only. */
+#define STORE_READ_TXN DB_TXN_SNAPSHOT
+
 /* Does this role write (create databases, run recovery, hold the lock)? */
 bool store_role_writes(enum store_role role);
 

@@ -187,7 +187,8 @@ bulk_open(struct store *s, DB **db, const char *file, char **cause)
 	int ret;
 
 	if ((ret = db_create(db, s->env, 0)) != 0 ||
-	    (ret = (*db)->open(*db, NULL, file, NULL, DB_BTREE, DB_AUTO_COMMIT, 0)) != 0) {
+	    (ret = (*db)->open(*db, NULL, file, NULL, DB_BTREE,
+	    DB_AUTO_COMMIT | DB_MULTIVERSION, 0)) != 0) {
 		if (*db != NULL)
 			(*db)->close(*db, 0);
 		*db = NULL;
@@ -359,7 +360,7 @@ store_job_counts(struct store *s, uint64_t counts[JOB_STATUS_COUNT][JOB_TYPE_COU
 {
 	struct counts_arg a = {counts, NULL};
 
-	if (store_with_txn(s, DB_READ_COMMITTED, counts_txn, &a, cause) != 0) {
+	if (store_with_txn(s, STORE_READ_TXN, counts_txn, &a, cause) != 0) {
 		if (a.cause != NULL)
 			store_set_cause(cause, a.cause);
 		return (-1);
@@ -529,7 +530,7 @@ store_job_get_raw(struct store *s, uint64_t no, void **data, size_t *len, char *
 	memset(&a, 0, sizeof(a));
 	a.no = no;
 	a.d.flags = DB_DBT_REALLOC;
-	r = store_with_txn(s, DB_READ_COMMITTED, get_txn, &a, cause);
+	r = store_with_txn(s, STORE_READ_TXN, get_txn, &a, cause);
 	if (r != 0) {
 		free(a.d.data);
 		if (r == STORE_NOTFOUND)
@@ -721,7 +722,7 @@ store_jobs_list(struct store *s, const struct job_query *q, struct job *out, siz
 	memset(&a, 0, sizeof(a));
 	a.q = q;
 	a.out = out;
-	if (store_with_txn(s, DB_READ_COMMITTED, list_txn, &a, cause) != 0) {
+	if (store_with_txn(s, STORE_READ_TXN, list_txn, &a, cause) != 0) {
 		list_reset(&a);
 		if (a.cause != NULL)
 			store_set_cause(cause, a.cause);
@@ -826,7 +827,7 @@ store_jobs_by_status(struct store *s, enum job_status st, store_job_cb cb, void 
 	/* Batches read in their own short transaction; callbacks run outside it, so they
 	 * may write the store (recovery marks running jobs failed). */
 	do {
-		if (store_with_txn(s, DB_READ_COMMITTED, status_txn, a, cause) != 0) {
+		if (store_with_txn(s, STORE_READ_TXN, status_txn, a, cause) != 0) {
 			if (a->cause != NULL)
 				store_set_cause(cause, a->cause);
 			r = -1;

@@ -303,7 +303,7 @@ store_job_log_read(struct store *s, uint64_t no, store_log_cb cb, void *arg, cha
 
 	memset(&a, 0, sizeof(a));
 	a.no = no;
-	if (store_with_txn(s, DB_READ_COMMITTED, read_txn, &a, cause) != 0) {
+	if (store_with_txn(s, STORE_READ_TXN, read_txn, &a, cause) != 0) {
 		if (a.cause != NULL)
 			store_set_cause(cause, a.cause);
 		r = -1;

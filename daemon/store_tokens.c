@@ -213,7 +213,7 @@ store_token_find(struct store *s, const uint8_t hash[TOKEN_HASH_LEN], struct tok
 	memset(&a, 0, sizeof(a));
 	a.hash = hash;
 	a.out = t;
-	r = store_with_txn(s, DB_READ_COMMITTED, find_txn, &a, cause);
+	r = store_with_txn(s, STORE_READ_TXN, find_txn, &a, cause);
 	if (r == STORE_NOTFOUND) {
 		memset(t, 0, sizeof(*t));
 		return (STORE_NOTFOUND);
@@ -279,7 +279,7 @@ store_token_list(struct store *s, store_token_cb cb, void *arg, char **cause)
 	int r = 0;
 
 	memset(&a, 0, sizeof(a));
-	if (store_with_txn(s, DB_READ_COMMITTED, list_txn, &a, cause) != 0) {
+	if (store_with_txn(s, STORE_READ_TXN, list_txn, &a, cause) != 0) {
 		if (a.cause != NULL)
 			store_set_cause(cause, a.cause);
 		r = -1;

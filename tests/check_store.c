@@ -1180,6 +1180,62 @@ START_TEST(test_recover_waits_for_stale_reader)
 }
 END_TEST
 
+/* A reader process listing and reading while the supervisor updates the same jobs as
+ * fast as it can: lock conflicts are retried, nobody sees an error. */
+static int
+busy_reader(void)
+{
+	struct store *r;
+	struct job out[20], j;
+	struct job_query q;
+	char *cause = NULL;
+	size_t n, x;
+	bool more;
+	int i, errs = 0;
+
+	if (store_open(dir, STORE_READER, &r, &cause) != 0)
+		return (100);
+	for (i = 0; i < 1500; i++) {
+		q = query(i % 3 == 0 ? NONE : JOB_RUNNING, NONE, i % 2 ? 0 : NONE, NONE, 20);
+		if (store_jobs_list(r, &q, out, &n, &more, &cause) != 0) {
+			fprintf(stderr, "busy reader: list: %s\n", cause);
+			free(cause);
+			cause = NULL;
+			errs++;
+		} else
+			for (x = 0; x < n; x++)
+				job_free(&out[x]);
+		if (store_job_get(r, 1 + i % 30, &j, &cause) != 0) {
+			fprintf(stderr, "busy reader: get: %s\n", cause);
+			free(cause);
+			cause = NULL;
+			errs++;
+		} else
+			job_free(&j);
+	}
+	store_close(r);
+	return (errs > 99 ? 99 : errs);
+}
+
+START_TEST(test_concurrent_reader)
+{
+	pid_t pid;
+	int i, status;
+
+	load_set();
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0)
+		_exit(busy_reader());
+	for (i = 0; i < 3000; i++)
+		put_job(1 + i % 30, JOB_FULL_SYNC, i % 2 ? JOB_RUNNING : JOB_PENDING,
+			i % 2 ? i : NONE);
+	ck_assert_msg(wait_bounded(pid, 60000, &status) == 0, "reader hangs");
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "reader status %d (exit %d)", status, WEXITSTATUS(status));
+}
+END_TEST
+
 Suite *
 store_suite(void)
 {
@@ -1204,6 +1260,7 @@ store_suite(void)
 	tcase_add_test(tc, test_reader_without_env);
 	tcase_add_test(tc, test_unusable_dir);
 	tcase_add_test(tc, test_reader_process);
+	tcase_add_test(tc, test_concurrent_reader);
 	tcase_add_test(tc, test_recover_waits_for_stale_reader);
 	tcase_add_test(tc, test_gen_jobs);
 	suite_add_tcase(s, tc);
