@@ -532,6 +532,18 @@ next_violation(void *arg, const void **key, size_t *klen, const void **val, size
 	return 1;
 }
 
+static uint64_t
+tell_violation(void *arg)
+{
+	return ((struct pol_run *)arg)->cur;
+}
+
+static void
+seek_violation(void *arg, uint64_t pos)
+{
+	((struct pol_run *)arg)->cur = (size_t)pos;
+}
+
 static bool
 needs(const struct policy_set *ps, int what)
 {
@@ -683,6 +695,8 @@ run_policy_analysis(struct job_ctx *ctx, char **error)
 	mg.what = RES_DB_VIOLATIONS;
 	mg.keep_tail = POL_FIRST_SEEN_TAIL;
 	mg.next = next_violation;
+	mg.tell = tell_violation;
+	mg.seek = seek_violation;
 	mg.arg = &r;
 	res = ru_merge_run(&mg, error);
 	ctx->created = (int64_t)mg.counts[RU_CREATED];

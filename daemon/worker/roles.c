@@ -32,6 +32,7 @@ struct role {
 	uint64_t ent, nent; /* entitlements: ents[ent .. ent + nent) */
 	uint32_t vals_owner; /* the member whose raw values the record shows */
 	bool members_changed;
+	bool same_but_members; /* record unchanged, members changed: updated */
 };
 
 struct roles_run {
@@ -65,8 +66,7 @@ struct roles_run {
 	char *key;
 	size_t keylen, keycap;
 	msgpack_sbuffer val;
-	uint64_t same_but_members;
-	int64_t members_base;
+	int64_t members_base; /* processed before the first member (-1: not counting) */
 };
 
 static struct roles_run *sort_run; /* qsort has no argument; single-threaded */
@@ -488,7 +488,31 @@ role_outcome(void *arg, enum ru_outcome o, const void *key, size_t klen)
 		return;
 	i = strtab_find(&r->rnames, key, klen);
 	if (i != RU_NONE && r->roles[i].members_changed)
-		r->same_but_members++;
+		r->roles[i].same_but_members = true;
+}
+
+/* Stream positions: the role (roles), the role and member (members). */
+static uint64_t
+tell_stream(void *arg)
+{
+	struct roles_run *r = arg;
+
+	return (uint64_t)r->cur_role << 32 | r->cur_member;
+}
+
+static void
+seek_stream(void *arg, uint64_t pos)
+{
+	struct roles_run *r = arg;
+	size_t i;
+
+	r->cur_role = (size_t)(pos >> 32);
+	r->cur_member = (uint32_t)pos;
+	if (r->members_base < 0)
+		return;
+	r->ctx->processed = r->members_base + r->cur_member;
+	for (i = 0; i < r->cur_role && i < r->nroles; i++)
+		r->ctx->processed += r->roles[i].n;
 }
 
 static int
@@ -497,6 +521,7 @@ write_results(struct roles_run *r, char **error)
 	struct job_ctx *ctx = r->ctx;
 	struct ru_merge mg;
 	DB *roles = NULL, *members = NULL;
+	uint64_t same;
 	int res = JOB_RUN_FAILED;
 
 	if (store_db_open(ctx->store, RES_DB_ROLES, DB_BTREE, 0, &roles, error) != 0 ||
@@ -512,6 +537,8 @@ write_results(struct roles_run *r, char **error)
 	mg.dry = true;
 	mg.next = next_member;
 	mg.outcome = member_outcome;
+	mg.tell = tell_stream;
+	mg.seek = seek_stream;
 	mg.arg = r;
 	r->cur_role = 0;
 	r->cur_member = 0;
@@ -526,11 +553,17 @@ write_results(struct roles_run *r, char **error)
 	mg.what = RES_DB_ROLES;
 	mg.next = next_role;
 	mg.outcome = role_outcome;
+	mg.tell = tell_stream;
+	mg.seek = seek_stream;
 	mg.arg = r;
 	r->cur_role = 0;
+	r->cur_member = 0;
 	res = ru_merge_run(&mg, error);
+	same = 0;
+	for (size_t i = 0; i < r->nroles; i++)
+		same += r->roles[i].same_but_members;
 	ctx->created = (int64_t)mg.counts[RU_CREATED];
-	ctx->updated = (int64_t)(mg.counts[RU_CHANGED] + r->same_but_members);
+	ctx->updated = (int64_t)(mg.counts[RU_CHANGED] + same);
 	ctx->deleted = (int64_t)mg.counts[RU_DELETED];
 	job_ctx_progress_now(ctx);
 	if (res != JOB_RUN_OK)
@@ -542,13 +575,15 @@ write_results(struct roles_run *r, char **error)
 	mg.db = members;
 	mg.what = RES_DB_ROLE_MEMBERS;
 	mg.next = next_member;
+	mg.tell = tell_stream;
+	mg.seek = seek_stream;
 	mg.arg = r;
 	r->cur_role = 0;
 	r->cur_member = 0;
-	r->members_base = ctx->processed;
 	for (size_t i = 0; i < r->nroles; i++) /* owners in no role: placed already */
 		ctx->processed -= r->roles[i].n;
 	ctx->processed += r->m.nowners;
+	r->members_base = ctx->processed;
 	if ((res = ru_merge_run(&mg, error)) != JOB_RUN_OK)
 		goto out;
 	job_ctx_log(ctx, LOG_LVL_INFO, "role members: %llu added, %llu removed",

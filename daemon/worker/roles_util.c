@@ -369,6 +369,7 @@ struct mstate {
 	bool have_resume;
 	msgpack_sbuffer val;
 	uint64_t pending[4];
+	uint64_t pos_before; /* tell() before the last fetch */
 };
 
 static void
@@ -390,6 +391,7 @@ fetch_new(struct mstate *st, char **error)
 
 	if (st->have_new || st->new_done)
 		return 0;
+	st->pos_before = st->m->tell(st->m->arg);
 	rv = st->m->next(st->m->arg, &st->nk, &st->nklen, &st->nv, &st->nvlen, error);
 	if (rv < 0)
 		return -1;
@@ -441,9 +443,11 @@ ru_merge_run(struct ru_merge *m, char **error)
 	DB_TXN *txn = NULL;
 	DBC *c = NULL;
 	DBT k, v, nk, nv;
-	size_t writes, scanned;
-	int ret, cmp, res = JOB_RUN_FAILED, o;
-	bool old_done;
+	size_t writes, scanned, saved_len = 0, saved_cap = 0;
+	uint64_t batch_pos;
+	char *saved = NULL;
+	bool old_done, saved_have;
+	int ret, cmp, res = JOB_RUN_FAILED, o, retries = 0;
 
 	memset(&st, 0, sizeof st);
 	st.m = m;
@@ -453,6 +457,16 @@ ru_merge_run(struct ru_merge *m, char **error)
 			*error = xstrdup("stopped: the supervisor went away");
 			goto out;
 		}
+		/* Where to redo this batch from after a lock conflict. */
+		batch_pos = st.have_new ? st.pos_before : m->tell(m->arg);
+		saved_have = st.have_resume;
+		if (st.resumelen > saved_cap) {
+			saved_cap = st.resumelen + 64;
+			saved = xrealloc(saved, saved_cap);
+		}
+		if (st.have_resume)
+			memcpy(saved, st.resume, st.resumelen);
+		saved_len = st.resumelen;
 		if (!m->dry && (ret = env->txn_begin(env, NULL, &txn, DB_TXN_NOSYNC)) != 0) {
 			*error = xasprintf("cannot begin a transaction: %s", db_strerror(ret));
 			goto out;
@@ -534,6 +548,20 @@ ru_merge_run(struct ru_merge *m, char **error)
 		c = NULL;
 		if (ret == -1)
 			goto out;
+		if ((ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED) && retries++ < 20) {
+			/* Redo the batch: nothing of it is committed. */
+			if (txn != NULL)
+				txn->abort(txn);
+			txn = NULL;
+			memset(st.pending, 0, sizeof st.pending);
+			m->seek(m->arg, batch_pos);
+			st.have_new = st.new_done = false;
+			st.have_resume = saved_have;
+			if (saved_have)
+				set_resume(&st, saved, saved_len);
+			st.have_resume = saved_have;
+			continue;
+		}
 		if (ret != 0 && ret != DB_NOTFOUND) {
 			*error = xasprintf("writing %s: %s", m->what, db_strerror(ret));
 			goto out;
@@ -569,6 +597,7 @@ out:
 	if (txn != NULL)
 		txn->abort(txn);
 	free(st.resume);
+	free(saved);
 	msgpack_sbuffer_destroy(&st.val);
 	return res;
 }

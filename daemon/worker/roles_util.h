@@ -63,7 +63,10 @@ enum ru_outcome { RU_CREATED, RU_CHANGED, RU_SAME, RU_DELETED };
  * is decided; counts[] add up the fates of committed batches only (dry: nothing is
  * written, every fate counts). Writes go in transactions of
  * ctx->batch_size writes, each followed by progress, the delay_ms hook and a cancellation
- * check. JOB_RUN_OK, JOB_RUN_CANCELLED, JOB_RUN_FAILED.
+ * check. A batch that loses a lock conflict (DB_LOCK_DEADLOCK: a reader of the results
+ * in the way) is aborted and redone from the stream position tell() gave at its start
+ * (seek() goes back there; outcome() may then hear a key twice, so it must be
+ * idempotent). JOB_RUN_OK, JOB_RUN_CANCELLED, JOB_RUN_FAILED.
  */
 struct ru_merge {
 	struct job_ctx *ctx;
@@ -74,6 +77,8 @@ struct ru_merge {
 	int (*next)(void *arg, const void **key, size_t *klen, const void **val,
 		    size_t *vlen, char **error);
 	void (*outcome)(void *arg, enum ru_outcome o, const void *key, size_t klen);
+	uint64_t (*tell)(void *arg);
+	void (*seek)(void *arg, uint64_t pos);
 	void *arg;
 	uint64_t counts[4]; /* by enum ru_outcome, committed */
 };
