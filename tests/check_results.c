@@ -614,6 +614,31 @@ START_TEST(test_rest_and_jobctl)
 	snprintf(path, sizeof(path), "/api/v1/roles?first=2&after=%s", cur);
 	same(d, tok, path,
 	     (const char *const[]){"--json", "roles", "--limit", "2", "--after", cur, NULL});
+	/* for people: a table and the command for the next page */
+	ck_assert_int_eq(tl_jobctl(d, &r, "roles", "--limit", "2", NULL), 0);
+	{
+		char *full = xasprintf("ROLE        MEMBERS  ENTITLEMENTS  VALUES\n"
+				       "eng-senior  2        2             eng,senior\n"
+				       "ops-junior  1        2             ops,junior\n"
+				       "more: jobctl roles --limit 2 --after %s\n",
+				       cur);
+
+		ck_assert_str_eq(r.out, full);
+		free(full);
+	}
+	tl_run_free(&r);
+	/* HEAD answers like GET without a body; other methods are refused */
+	{
+		int status = 0;
+
+		ck_assert_int_eq(tl_http(d, "HEAD", "/api/v1/roles", tok, NULL, &status, &body), 0);
+		ck_assert_int_eq(status, 200);
+		ck_assert_str_eq(body, "");
+		free(body);
+		ck_assert_int_eq(tl_http(d, "POST", "/api/v1/roles", tok, "{}", &status, &body), 0);
+		ck_assert_int_eq(status, 405);
+		free(body);
+	}
 	/* a tampered cursor */
 	cur[5] = cur[5] == 'A' ? 'B' : 'A';
 	snprintf(path, sizeof(path), "/api/v1/roles?first=2&after=%s", cur);
