@@ -493,19 +493,21 @@ main_data(void)
 	role_put("r-big", (const char *const[]){"g1", "g2", "g3", NULL});
 	role_put("r-ok", (const char *const[]){"g1", "g2", NULL});
 	role_put("r-sod", (const char *const[]){"g-approve", "g-entry", NULL});
+	role_put("r-set", (const char *const[]){"g-w", "g-x", "g-y", NULL});
 }
 
 /*
  * By hand:
  *  sod-pair: o1 holds g-entry and g-approve; role r-sod grants both.
- *  sod-set {g-x, g-y, g-z}: o3 holds g-x (a3a) and g-z (a3b); o4 only g-x.
+ *  sod-set {g-x, g-y, g-z}: o3 holds g-x (a3a) and g-z (a3b); o4 only g-x; role r-set
+ *    grants g-x and g-y.
  *  admins-are-it: g-admin holders o1 (finance: violation), o3 (it), o5 (no department:
  *    violation), o6 (security from the overlay, through the link of a6).
- *  role-cap 2: r-big grants 3; r-ok and r-sod 2.  owner-cap 3: o3 holds 4 (g-admin, g-w,
+ *  role-cap 2: r-big and r-set grant 3; r-ok and r-sod 2.  owner-cap 3: o3 holds 4 (g-admin, g-w,
  *    g-x, g-z); o1 holds exactly 3.
  *  accounts: a1, a5 app-ad -> approve; a2 app-ad and disabled -> reject wins; a3b
  *    disabled -> reject; a3a, a4, a6 -> pending.
- * 5 owner + 2 role violations + 7 account decisions = 14.
+ * 5 owner + 4 role violations + 7 account decisions = 16.
  */
 static const char main_dump[] =
     "account_rules|account|a3a policy=account_rules kind=account_rule subject_kind=account "
@@ -542,6 +544,9 @@ static const char main_dump[] =
     "role-cap|role|r-big policy=role-cap kind=max_entitlements subject_kind=role "
     "subject_id=r-big entitlements=[g1,g2,g3] detail=grants 3 entitlements; the limit "
     "is 2 first_seen_job=1\n"
+    "role-cap|role|r-set policy=role-cap kind=max_entitlements subject_kind=role "
+    "subject_id=r-set entitlements=[g-w,g-x,g-y] detail=grants 3 entitlements; the "
+    "limit is 2 first_seen_job=1\n"
     "sod-pair|owner|o1 policy=sod-pair kind=sod subject_kind=owner subject_id=o1 "
     "entitlements=[g-approve,g-entry] detail=holds 2 of the 2 entitlements that must "
     "not be held together first_seen_job=1\n"
@@ -550,6 +555,9 @@ static const char main_dump[] =
     "not be held together first_seen_job=1\n"
     "sod-set|owner|o3 policy=sod-set kind=sod subject_kind=owner subject_id=o3 "
     "entitlements=[g-x,g-z] detail=holds 2 of the 3 entitlements that must not be held "
+    "together first_seen_job=1\n"
+    "sod-set|role|r-set policy=sod-set kind=sod subject_kind=role subject_id=r-set "
+    "entitlements=[g-x,g-y] detail=grants 2 of the 3 entitlements that must not be held "
     "together first_seen_job=1\n";
 
 START_TEST(test_evaluate)
@@ -561,18 +569,18 @@ START_TEST(test_evaluate)
 	path = write_policy("p.ini", main_policies);
 	conf_policy = path;
 	t = run(1, 0, NULL);
-	expect(t, JOB_RUN_OK, 14, 0, 0);
-	/* 6 owners read and checked, 7 accounts, 11 memberships, 3 roles, 7 accounts. */
-	ck_assert_int_eq(t->ctx.total, 6 * 2 + 7 + 11 + 3 + 7);
+	expect(t, JOB_RUN_OK, 16, 0, 0);
+	/* 6 owners read and checked, 7 accounts, 11 memberships, 4 roles, 7 accounts. */
+	ck_assert_int_eq(t->ctx.total, 6 * 2 + 7 + 11 + 4 + 7);
 	ck_assert_int_eq(t->ctx.processed, t->ctx.total);
 	ck_assert(!t->progress_went_back);
 	tfree(t);
 	expect_dump(RES_DB_VIOLATIONS, main_dump);
 	raw1 = dump(RES_DB_VIOLATIONS, true);
 
-	/* Nothing changed: all 14 still open, the records untouched. */
+	/* Nothing changed: all 16 still open, the records untouched. */
 	t = run(2, 0, NULL);
-	expect(t, JOB_RUN_OK, 0, 14, 0);
+	expect(t, JOB_RUN_OK, 0, 16, 0);
 	tfree(t);
 	raw2 = dump(RES_DB_VIOLATIONS, true);
 	ck_assert_str_eq(raw1, raw2);
@@ -580,11 +588,11 @@ START_TEST(test_evaluate)
 	free(raw2);
 
 	/* o1 gives up g-approve: sod-pair|owner|o1 resolved. a4 is disabled: its pending
-	 * decision goes, a reject appears. 1 created, 12 still open, 2 resolved. */
+	 * decision goes, a reject appears. 1 created, 14 still open, 2 resolved. */
 	unmem("a1", "g-approve");
 	acc("a4", "o4", "app-hr", "disabled");
 	t = run(3, 0, NULL);
-	expect(t, JOB_RUN_OK, 1, 12, 2);
+	expect(t, JOB_RUN_OK, 1, 14, 2);
 	tfree(t);
 	d = dump(RES_DB_VIOLATIONS, false);
 	ck_assert_msg(strstr(d, "sod-pair|owner|o1") == NULL, "%s", d);
@@ -756,7 +764,7 @@ START_TEST(test_cancel)
 	path = write_policy("p.ini", main_policies);
 	conf_policy = path;
 	t = run(1, 0, (const char *const[]){"batch_size=1", NULL});
-	expect(t, JOB_RUN_OK, 14, 0, 0);
+	expect(t, JOB_RUN_OK, 16, 0, 0);
 	tfree(t);
 	t = run(2, 2, (const char *const[]){"batch_size=1", NULL});
 	expect(t, JOB_RUN_CANCELLED, 0, 0, 0);
