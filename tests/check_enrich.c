@@ -682,6 +682,54 @@ START_TEST(cancel_keeps_batches)
 }
 END_TEST
 
+START_TEST(lock_conflict_retries)
+{
+	DB_ENV *env = store_env(store);
+	DB_TXN *other;
+	DB *d;
+	DBT k, v;
+	struct tjob *t;
+	char *cause = NULL;
+
+	rules_data();
+	/* A lock that is not free fails at once with DB_LOCK_DEADLOCK, as a deadlock victim's
+	 * request does; another transaction holds the (only) page of account_links. */
+	ck_assert_int_eq(env->set_flags(env, DB_TXN_NOWAIT, 1), 0);
+	ck_assert_int_eq(store_db_open(store, RES_DB_ACCOUNT_LINKS, DB_BTREE, 0, &d, &cause),
+	    0);
+	ck_assert_int_eq(env->txn_begin(env, NULL, &other, 0), 0);
+	memset(&k, 0, sizeof k);
+	memset(&v, 0, sizeof v);
+	k.data = "acc-3";
+	k.size = 5;
+	v.data = "x";
+	v.size = 1;
+	ck_assert_int_eq(d->put(d, other, &k, &v, 0), 0);
+
+	/* The batch is redone MU_RETRIES times, then the job gives up, nothing counted. */
+	t = run(0, NULL);
+	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
+	ck_assert_str_eq(t->error, "account links: lock conflicts, giving up");
+	ck_assert_int_eq(t->ctx.created, 0);
+	ck_assert_int_eq(t->ctx.processed, 0);
+	ck_assert_msg(strstr(t->log, "0 accounts: 0 linked by owner_id, 0 by email, 0 by "
+	    "login") != NULL, "%s", t->log);
+	tfree(t);
+
+	/* Without the lock: the five linkable accounts, each counted once (acc-1 by owner
+	 * id, acc-2 and acc-4 by email, acc-3 and acc-5 by login). */
+	ck_assert_int_eq(other->abort(other), 0);
+	d->close(d, 0);
+	t = run(0, NULL);
+	expect(t, JOB_RUN_OK, 5, 0, 0);
+	ck_assert_msg(strstr(t->log, "6 accounts: 1 linked by owner_id, 2 by email, 2 by "
+	    "login") != NULL, "%s", t->log);
+	tfree(t);
+	ck_assert_uint_eq(count_db(RES_DB_ACCOUNT_LINKS), 5);
+	ck_assert_int_eq(env->set_flags(env, DB_TXN_NOWAIT, 0), 0);
+}
+END_TEST
+
 START_TEST(empty_store)
 {
 	struct tjob *t = run(0, NULL);
@@ -707,6 +755,7 @@ enrich_suite(void)
 	tcase_add_test(tc, two_hr_applications);
 	tcase_add_test(tc, removed_records);
 	tcase_add_test(tc, cancel_keeps_batches);
+	tcase_add_test(tc, lock_conflict_retries);
 	tcase_add_test(tc, empty_store);
 	suite_add_tcase(s, tc);
 	return s;

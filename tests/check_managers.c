@@ -659,6 +659,53 @@ START_TEST(cancel_keeps_batches)
 }
 END_TEST
 
+START_TEST(lock_conflict_retries)
+{
+	DB_ENV *env = store_env(store);
+	DB_TXN *other;
+	DB *d;
+	DBT k, v;
+	struct tjob *t;
+	char *cause = NULL;
+
+	tree(); /* keys in order: a a1 a11 a2 b r */
+	/* A lock that is not free fails at once with DB_LOCK_DEADLOCK, as a deadlock victim's
+	 * request does. */
+	ck_assert_int_eq(env->set_flags(env, DB_TXN_NOWAIT, 1), 0);
+	/* Another transaction holds a write lock on owner_managers "a2". */
+	ck_assert_int_eq(store_db_open(store, RES_DB_OWNER_MANAGERS, DB_BTREE, 0, &d, &cause),
+	    0);
+	ck_assert_int_eq(env->txn_begin(env, NULL, &other, 0), 0);
+	memset(&k, 0, sizeof k);
+	memset(&v, 0, sizeof v);
+	k.data = "a2";
+	k.size = 2;
+	v.data = "x";
+	v.size = 1;
+	ck_assert_int_eq(d->put(d, other, &k, &v, 0), 0);
+
+	/* Berkeley DB locks btree pages: the six records share the page of "a2", so the first
+	 * batch conflicts; it is redone MU_RETRIES times, then the job gives up with nothing
+	 * counted. */
+	t = run("auto", 0, "batch_size=2", NULL);
+	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
+	ck_assert_str_eq(t->error, "owner managers: lock conflicts, giving up");
+	ck_assert_int_eq(t->ctx.created, 0);
+	ck_assert_int_eq(t->ctx.processed, 0);
+	tfree(t);
+
+	/* The lock goes away: everything is created, each once. */
+	ck_assert_int_eq(other->abort(other), 0);
+	d->close(d, 0);
+	t = run("auto", 0, "batch_size=2", NULL);
+	expect(t, JOB_RUN_OK, 6, 0, 0);
+	tfree(t);
+	ck_assert_uint_eq(count_db(RES_DB_OWNER_MANAGERS), 6);
+	expect_om("a2", "A", "a", "employee_id", "2", "ok");
+	ck_assert_int_eq(env->set_flags(env, DB_TXN_NOWAIT, 0), 0);
+}
+END_TEST
+
 Suite *
 managers_suite(void)
 {
@@ -675,6 +722,7 @@ managers_suite(void)
 	tcase_add_test(tc, dn_details);
 	tcase_add_test(tc, empty_store);
 	tcase_add_test(tc, cancel_keeps_batches);
+	tcase_add_test(tc, lock_conflict_retries);
 	suite_add_tcase(s, tc);
 	return s;
 }

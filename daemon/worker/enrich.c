@@ -426,7 +426,8 @@ link_accounts(struct erun *er, char **error)
 				/* A lock conflict with a reader: redo the batch. */
 				txn->abort(txn);
 				txn = NULL;
-				scan_rewind(&s, &m);
+				scan_rewind(&s, &m); /* lets go of the accounts cursor too */
+				mu_backoff(retries);
 				memcpy(er->linked, saved, sizeof er->linked);
 				er->orphans = saved[NRULES];
 				er->ambiguous = saved[NRULES + 1];
@@ -437,6 +438,10 @@ link_accounts(struct erun *er, char **error)
 			if (rv < 0) {
 				if (rv == MU_RETRY)
 					*error = xstrdup("account links: lock conflicts, giving up");
+				/* Report only what was committed. */
+				memcpy(er->linked, saved, sizeof er->linked);
+				er->orphans = saved[NRULES];
+				er->ambiguous = saved[NRULES + 1];
 				goto out;
 			}
 			rows++;
@@ -548,6 +553,7 @@ write_overlays(struct erun *er, uint64_t *changed, char **error)
 		if (rv == MU_RETRY && ++retries <= MU_RETRIES) {
 			txn->abort(txn);
 			txn = NULL;
+			mu_backoff(retries);
 			updated = 0;
 			rows = 0;
 			o = o0 - 1; /* the loop's o++ brings it back to o0 */

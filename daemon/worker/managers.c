@@ -376,6 +376,7 @@ write_owners(struct mrun *mr, char **error)
 			/* A lock conflict with a reader: redo the batch. */
 			txn->abort(txn);
 			txn = NULL;
+			mu_backoff(retries);
 			created = updated = 0;
 			rows = 0;
 			o = o0;
@@ -471,6 +472,7 @@ write_issues(struct mrun *mr, char **error)
 		if (ret == MU_RETRY && ++retries <= MU_RETRIES) {
 			txn->abort(txn);
 			txn = NULL;
+			mu_backoff(retries);
 			rows = 0;
 			i = i0;
 			o = o0;

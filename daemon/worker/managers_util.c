@@ -1,12 +1,25 @@
 /* managers_util.c: the owner table, the pausable scanner and the results-record helpers
  * shared by manager_resolution and enrichment (see managers_util.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "managers_util.h"
 
 #define OT_ABSENT UINT64_MAX
 #define OT_PRESENT (UINT64_MAX - 1)
+
+void
+mu_backoff(int attempt)
+{
+	struct timespec ts;
+
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)attempt * 10000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
 
 void *
 mu_reallocarray(void *p, size_t n, size_t size)
@@ -682,6 +695,7 @@ res_prune(struct job_ctx *ctx, DB *db, res_keep_fn keep, void *arg, int64_t *cou
 			s.txn->abort(s.txn);
 			s.txn = NULL;
 			scan_rewind(&s, &m);
+			mu_backoff(retries);
 			continue;
 		}
 		scan_pause(&s);

@@ -24,6 +24,8 @@
  * aborts its transaction and redoes the batch, at most MU_RETRIES times in a row. */
 #define MU_RETRY (-2)
 #define MU_RETRIES 20
+/* Sleep before redo number attempt (10 ms per attempt: about 2 s over all of them). */
+void mu_backoff(int attempt);
 
 /* How a field of the owner records is kept. */
 enum otf_mode {
