@@ -681,6 +681,22 @@ START_TEST(test_rest_and_jobctl)
 				"values: eng,senior\nmember_count: 2\nentitlements: g1,g2\n\n"
 				"MEMBER\no1\no2\n");
 	tl_run_free(&r);
+	get(d, "/api/v1/roles/eng-senior/members?first=1", tok, 200, &body);
+	cur = end_cursor(body);
+	free(body);
+	ck_assert_int_eq(tl_jobctl(d, &r, "role", "eng-senior", "--limit", "1", NULL), 0);
+	{
+		char *full = xasprintf("id: eng-senior\nattributes: department,title\n"
+				       "values: eng,senior\nmember_count: 2\nentitlements: g1,g2\n"
+				       "\nMEMBER\no1\nmore: jobctl role eng-senior --limit 1 --after "
+				       "%s\n",
+				       cur);
+
+		ck_assert_str_eq(r.out, full);
+		free(full);
+	}
+	tl_run_free(&r);
+	free(cur);
 
 	/* Violations with filters. */
 	get(d, "/api/v1/violations?subject_kind=owner", tok, 200, &body);
