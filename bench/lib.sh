@@ -195,7 +195,7 @@ EOF
 
 # --- wrk --------------------------------------------------------------------------------
 
-# wrk_once THREADS CONNS SECONDS URL [HEADER]...: prints "rps p99_ms errors".
+# wrk_once THREADS CONNS SECONDS URL [HEADER]...: prints "rps p99_ms errors requests".
 wrk_once() {
 	local t=$1 c=$2 d=$3 url=$4 out
 	shift 4
@@ -205,6 +205,7 @@ wrk_once() {
 	printf '%s\n' "$out" >> "$WORK/wrk.log"
 	printf '%s\n' "$out" | awk '
 		/Requests\/sec:/ { rps = $2 }
+		/ requests in / { nreq = $1 }
 		/^ +99%/ {
 			v = $2
 			if (v ~ /us$/) { sub(/us$/, "", v); v = v / 1000 }
@@ -217,7 +218,12 @@ wrk_once() {
 			gsub(/,/, "")
 			err += $4 + $6 + $8 + $10
 		}
-		END { printf "%s %s %d\n", rps == "" ? "NA" : rps, p99 == "" ? "NA" : p99, err }'
+		END { printf "%s %s %d %d\n", rps == "" ? "NA" : rps, p99 == "" ? "NA" : p99, err, nreq }'
+}
+
+# cpu_ticks PID: user + system CPU time of a process so far, in clock ticks.
+cpu_ticks() {
+	awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
 # --- results ----------------------------------------------------------------------------
