@@ -2,6 +2,7 @@
  * after?}: one page of an analysis results list, or one record, read from the store with
  * the same resources, filters and cursors as the REST API (store_results_query.c). The
  * records go back as their stored msgpack maps; jobctl renders them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,7 +100,14 @@ ops_results(struct client *c, const struct ipc_msg *m)
 				break;
 		}
 		if (k == sizeof(body_keys) / sizeof(body_keys[0])) {
-			reply_fail(c, m->id, 400, IPC_ERR_UNKNOWN, NULL, "unknown field");
+			char name[64] = "";
+
+			if (kv->key.type == MSGPACK_OBJECT_STR)
+				snprintf(name, sizeof(name), "%.*s",
+					 (int)(kv->key.via.str.size < 63 ? kv->key.via.str.size : 63),
+					 kv->key.via.str.ptr);
+			reply_fail(c, m->id, 400, IPC_ERR_UNKNOWN, name[0] != '\0' ? name : NULL,
+				   "unknown parameter '%s'", name);
 			return (0);
 		}
 	}

@@ -774,6 +774,44 @@ START_TEST(test_rest_and_jobctl)
 			       "\"endCursor\":null}}");
 	free(body);
 	same(d, tok, "/api/v1/orphans", (const char *const[]){"--json", "orphans", NULL});
+	/* the control request itself: bad resource, unknown field, a list's first page */
+	{
+		struct tl_reply rep;
+		char buf[64];
+		int64_t st = 0;
+		bool more = true;
+
+		ck_assert_int_eq(tl_call(d, MSG_CTL_RESULTS,
+					 (const char *const[]){"resource", "nope", NULL}, 5000, &rep),
+				 0);
+		ck_assert(!rep.ok);
+		ck_assert_int_eq(ipc_get_int(&rep.m.body, "status", &st), 0);
+		ck_assert_int_eq(st, 400);
+		ck_assert_int_eq(ipc_get_strbuf(&rep.m.body, "parameter", buf, sizeof(buf)), 0);
+		ck_assert_str_eq(buf, "resource");
+		tl_reply_free(&rep);
+		ck_assert_int_eq(tl_call(d, MSG_CTL_RESULTS,
+					 (const char *const[]){"resource", "orphans", "colour", "red",
+							       NULL},
+					 5000, &rep),
+				 0);
+		ck_assert(!rep.ok);
+		ck_assert_int_eq(ipc_get_strbuf(&rep.m.body, "code", buf, sizeof(buf)), 0);
+		ck_assert_str_eq(buf, "unknown_parameter");
+		ck_assert_int_eq(ipc_get_strbuf(&rep.m.body, "parameter", buf, sizeof(buf)), 0);
+		ck_assert_str_eq(buf, "colour");
+		tl_reply_free(&rep);
+		ck_assert_int_eq(tl_call(d, MSG_CTL_RESULTS,
+					 (const char *const[]){"resource", "manager_issues", "kind",
+							       "cycle", NULL},
+					 5000, &rep),
+				 0);
+		ck_assert(rep.ok);
+		ck_assert_int_eq(ipc_get(&rep.m.body, "items")->via.array.size, 1);
+		ck_assert_int_eq(ipc_get_bool(&rep.m.body, "has_next", &more), 0);
+		ck_assert(!more);
+		tl_reply_free(&rep);
+	}
 	/* no token: 401 */
 	get(d, "/api/v1/orphans", NULL, 401, &body);
 	free(body);
