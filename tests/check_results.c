@@ -674,7 +674,23 @@ START_TEST(test_rest_and_jobctl)
 	get(d, "/api/v1/roles/nope/members", tok, 404, &body);
 	free(body);
 	get(d, "/api/v1/roles/nope", tok, 404, &body);
-	ck_assert_ptr_nonnull(strstr(body, "\"code\":\"not_found\""));
+	ck_assert_str_eq(body, "{\"error\":{\"status\":404,\"code\":\"not_found\","
+			       "\"message\":\"no such role\"}}");
+	free(body);
+	/* errors too: jobctl --json prints the REST error body */
+	ck_assert_int_eq(tl_jobctl(d, &r, "--json", "role", "nope", NULL), 1);
+	ck_assert_str_eq(r.out, "{\"error\":{\"status\":404,\"code\":\"not_found\","
+				"\"message\":\"no such role\"}}\n");
+	tl_run_free(&r);
+	get(d, "/api/v1/managers/issues?kind=other", tok, 400, &body);
+	ck_assert_int_eq(tl_jobctl(d, &r, "--json", "managers", "--kind", "other", NULL), 1);
+	{
+		char *want = xasprintf("%s\n", body);
+
+		ck_assert_str_eq(r.out, want);
+		free(want);
+	}
+	tl_run_free(&r);
 	free(body);
 	ck_assert_int_eq(tl_jobctl(d, &r, "role", "eng-senior", NULL), 0);
 	ck_assert_str_eq(r.out, "id: eng-senior\nattributes: department,title\n"
