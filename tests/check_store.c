@@ -26,7 +26,8 @@
 #define BASE_MS INT64_C(1700000000000)
 #define NONE (-1)
 
-static char dir[64];
+static char root[64]; /* per run, made and removed by the runner process */
+static char dir[128];  /* per test, under root */
 
 Suite *store_suite(void);
 static struct store *st;
@@ -72,11 +73,29 @@ open_store(void)
 		ck_abort_msg("store_open: %s", cause);
 }
 
+/* Unchecked: a failed assertion ends a test without its teardown, so every test's dir
+ * lives under one root that the runner removes at the end. */
+static void
+setup_all(void)
+{
+	snprintf(root, sizeof(root), "/tmp/check_store.XXXXXX");
+	if (mkdtemp(root) == NULL)
+		root[0] = '\0';
+}
+
+static void
+teardown_all(void)
+{
+	if (root[0] != '\0')
+		rm_rf(root);
+}
+
 static void
 setup(void)
 {
 	log_init("check_store", 1, LOG_LVL_WARN);
-	snprintf(dir, sizeof(dir), "/tmp/check_store.XXXXXX");
+	ck_assert_msg(root[0] != '\0', "no temp root");
+	snprintf(dir, sizeof(dir), "%s/t.XXXXXX", root);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	open_store();
 }
@@ -933,7 +952,7 @@ START_TEST(test_gen_jobs)
 	struct job *out;
 	struct job_query q;
 	uint64_t c[JOB_STATUS_COUNT][JOB_TYPE_COUNT], total = 0, no;
-	char sub[128], *cause = NULL;
+	char sub[256], *cause = NULL;
 	int64_t now = time_now_ms(), prev = 0;
 	size_t n, i;
 	bool more;
@@ -1242,6 +1261,7 @@ store_suite(void)
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("store");
 
+	tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_alloc_survives_reopen);
