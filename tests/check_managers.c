@@ -659,6 +659,57 @@ START_TEST(cancel_keeps_batches)
 }
 END_TEST
 
+/* A chain of 20,000 owners (own-00001 at the top, own-i managed by E(i-1)) and a cycle of
+ * 20,000 more (cyc-i managed by C(i+1), the last by C00001), in one transaction. */
+START_TEST(deep_chain_and_long_cycle)
+{
+	struct identity *ident;
+	struct ident_field f[3];
+	msgpack_sbuffer buf;
+	DB_ENV *env = store_env(store);
+	DB_TXN *txn;
+	struct tjob *t;
+	char id[16], eid[16], mgr[16], *cause = NULL;
+	int i, n = 20000;
+
+	msgpack_sbuffer_init(&buf);
+	ck_assert_int_eq(identity_open(store, &ident, &cause), 0);
+	ck_assert_int_eq(env->txn_begin(env, NULL, &txn, DB_TXN_NOSYNC), 0);
+	for (i = 1; i <= 2 * n; i++) {
+		bool chain = i <= n;
+		int j = chain ? i : i - n;
+
+		snprintf(id, sizeof id, "%s-%05d", chain ? "own" : "cyc", j);
+		snprintf(eid, sizeof eid, "%s%05d", chain ? "E" : "C", j);
+		if (chain)
+			snprintf(mgr, sizeof mgr, "E%05d", j - 1);
+		else
+			snprintf(mgr, sizeof mgr, "C%05d", j % n + 1);
+		f[0] = (struct ident_field){ "employee_id", eid, strlen(eid) };
+		f[1] = (struct ident_field){ "id", id, strlen(id) };
+		f[2] = (struct ident_field){ "manager", mgr, strlen(mgr) };
+		buf.size = 0;
+		identity_encode(&buf, f, chain && j == 1 ? 2 : 3, 1);
+		ck_assert_int_eq(identity_put(ident, txn, IDENT_OWNER, id, strlen(id), buf.data,
+		    buf.size, &cause), 0);
+	}
+	ck_assert_int_eq(txn->commit(txn, 0), 0);
+	identity_close(ident);
+	msgpack_sbuffer_destroy(&buf);
+
+	t = run("auto", 0, NULL);
+	expect(t, JOB_RUN_OK, 2 * n, 0, 0);
+	ck_assert(strstr(t->log, "40000 owners: 0 with a missing manager (0 ambiguous), 1 "
+	    "cycles with 20000 owners") != NULL);
+	tfree(t);
+	expect_om("own-00001", NULL, NULL, NULL, "0", "top");
+	expect_om("own-00002", "E00001", "own-00001", "employee_id", "1", "ok");
+	expect_om("own-20000", "E19999", "own-19999", "employee_id", "19999", "ok");
+	expect_om("cyc-20000", "C00001", "cyc-00001", "employee_id", "nil", "cycle");
+	ck_assert_uint_eq(count_db(RES_DB_MANAGER_ISSUES), 1);
+}
+END_TEST
+
 START_TEST(lock_conflict_retries)
 {
 	DB_ENV *env = store_env(store);
@@ -723,6 +774,7 @@ managers_suite(void)
 	tcase_add_test(tc, empty_store);
 	tcase_add_test(tc, cancel_keeps_batches);
 	tcase_add_test(tc, lock_conflict_retries);
+	tcase_add_test(tc, deep_chain_and_long_cycle);
 	suite_add_tcase(s, tc);
 	return s;
 }
