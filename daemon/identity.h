@@ -4,8 +4,14 @@
  * Value: a msgpack map of the record's fields (strings; columns of the source, known and
  * extra, absent when empty; modified_at as the source wrote it), keys in byte order, then
  * as its last entry "_gen" -> uint64 in the fixed 9-byte form (0xcf + 8 bytes big-endian):
- * the generation of the full sync that last saw the record (deletion by absence deletes
- * the records of older generations).
+ * the generation of the sync that last wrote the record.
+ *
+ * Records written by the syncs also carry, just before "_gen", "_no" -> uint64 in the same
+ * fixed form: the record's number, unique within its type and never reused (meta
+ * "sync.no.<db name>" holds the next free one; 0 means none). A full sync keeps the set of
+ * records it saw as a bitmap of these numbers and deletes by absence the records whose
+ * number it did not see, so an unchanged record is never rewritten. Records without "_no"
+ * (written before it existed, or by identity_encode) get one the next time a sync sees them.
  *
  * Meta values (store_meta_*): "sync.watermark" (int64 ms big-endian, the greatest
  * modified_at/deleted_at seen by the last successful full or incremental sync) and
@@ -35,6 +41,9 @@ enum ident_type {
 #define IDENT_GEN_TAIL 9 /* bytes of the encoded generation at the end of a value */
 #define IDENT_META_WATERMARK "sync.watermark"
 #define IDENT_META_GEN "sync.gen"
+#define IDENT_NO_KEY "_no"
+#define IDENT_NO_TRAILER 27 /* "_no" + number + "_gen" + generation, encoded */
+#define IDENT_META_NO_PREFIX "sync.no." /* + ident_db_name(): next free record number */
 
 /* "applications" (the database name), "application" (singular, as deletions.csv spells it). */
 const char *ident_db_name(enum ident_type t);
@@ -57,8 +66,18 @@ struct ident_field {
 };
 /* Encode fields (sorted here by name) and gen into buf (reset first). */
 void identity_encode(msgpack_sbuffer *buf, struct ident_field *f, size_t n, uint64_t gen);
+/* Append to buf (not reset) a record of fields already sorted by name, with its number and
+ * generation ("_no", "_gen"; the last IDENT_NO_TRAILER bytes); returns the bytes appended. */
+size_t identity_encode_append(msgpack_sbuffer *buf, const struct ident_field *f, size_t n,
+			      uint64_t no, uint64_t gen);
 /* Same fields (everything but the generation)? */
 bool identity_same(const void *a, size_t alen, const void *b, size_t blen);
+/* Same fields, ignoring "_no" and "_gen" (either value may have a number or not)? */
+bool identity_same_fields(const void *a, size_t alen, const void *b, size_t blen);
+/* The record number of an encoded value; 0 if the value has none. */
+uint64_t identity_no(const void *data, size_t len);
+/* Set the number and generation of a value encoded by identity_encode_append. */
+void identity_set_no_gen(void *data, size_t len, uint64_t no, uint64_t gen);
 /* The generation of an encoded value; 0 if the value has none. */
 uint64_t identity_gen(const void *data, size_t len);
 /* Look a string field up in an encoded value: 0 and the value (pointing into data), or STORE_NOTFOUND. */

@@ -115,6 +115,189 @@ identity_encode(msgpack_sbuffer *buf, struct ident_field *f, size_t n, uint64_t 
 	msgpack_pack_fix_uint64(&pk, gen);
 }
 
+/* A msgpack str header as msgpack-c writes it (so records compare byte for byte). */
+static unsigned char *
+put_str_hdr(unsigned char *p, size_t l)
+{
+	if (l < 32)
+		*p++ = 0xa0 | (unsigned char)l;
+	else if (l < 256) {
+		*p++ = 0xd9;
+		*p++ = (unsigned char)l;
+	} else if (l < 65536) {
+		*p++ = 0xda;
+		*p++ = (unsigned char)(l >> 8);
+		*p++ = (unsigned char)l;
+	} else {
+		*p++ = 0xdb;
+		*p++ = (unsigned char)(l >> 24);
+		*p++ = (unsigned char)(l >> 16);
+		*p++ = (unsigned char)(l >> 8);
+		*p++ = (unsigned char)l;
+	}
+	return p;
+}
+
+static void
+put_be64(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = v & 0xff;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* The encoded trailer: "_no" <number> "_gen" <generation>. */
+static const unsigned char trailer_no[5] = { 0xa3, '_', 'n', 'o', 0xcf };
+static const unsigned char trailer_gen[6] = { 0xa4, '_', 'g', 'e', 'n', 0xcf };
+
+size_t
+identity_encode_append(msgpack_sbuffer *buf, const struct ident_field *f, size_t n,
+    uint64_t no, uint64_t gen)
+{
+	unsigned char *p, *start;
+	size_t need = 5 + IDENT_NO_TRAILER, i, nl, m = n + 2;
+
+	for (i = 0; i < n; i++)
+		need += 10 + strlen(f[i].name) + f[i].len;
+	if (buf->size + need > buf->alloc) {
+		buf->alloc = (buf->size + need) * 2;
+		buf->data = xrealloc(buf->data, buf->alloc);
+	}
+	start = p = (unsigned char *)buf->data + buf->size;
+	if (m < 16)
+		*p++ = 0x80 | (unsigned char)m;
+	else if (m < 65536) {
+		*p++ = 0xde;
+		*p++ = (unsigned char)(m >> 8);
+		*p++ = (unsigned char)m;
+	} else {
+		*p++ = 0xdf;
+		*p++ = (unsigned char)(m >> 24);
+		*p++ = (unsigned char)(m >> 16);
+		*p++ = (unsigned char)(m >> 8);
+		*p++ = (unsigned char)m;
+	}
+	for (i = 0; i < n; i++) {
+		nl = strlen(f[i].name);
+		p = put_str_hdr(p, nl);
+		memcpy(p, f[i].name, nl);
+		p += nl;
+		p = put_str_hdr(p, f[i].len);
+		if (f[i].len > 0)
+			memcpy(p, f[i].value, f[i].len);
+		p += f[i].len;
+	}
+	memcpy(p, trailer_no, sizeof trailer_no);
+	put_be64(p + sizeof trailer_no, no);
+	p += sizeof trailer_no + 8;
+	memcpy(p, trailer_gen, sizeof trailer_gen);
+	put_be64(p + sizeof trailer_gen, gen);
+	p += sizeof trailer_gen + 8;
+	buf->size += (size_t)(p - start);
+	return (size_t)(p - start);
+}
+
+/* Does the value end with the "_no" "_gen" trailer? */
+static bool
+has_no_trailer(const unsigned char *p, size_t len)
+{
+	return len > IDENT_NO_TRAILER &&
+	    memcmp(p + len - IDENT_NO_TRAILER, trailer_no, sizeof trailer_no) == 0 &&
+	    memcmp(p + len - 14, trailer_gen, sizeof trailer_gen) == 0;
+}
+
+uint64_t
+identity_no(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	if (!has_no_trailer(p, len))
+		return 0;
+	return get_be64(p + len - 22);
+}
+
+void
+identity_set_no_gen(void *data, size_t len, uint64_t no, uint64_t gen)
+{
+	unsigned char *p = data;
+
+	put_be64(p + len - 22, no);
+	put_be64(p + len - 8, gen);
+}
+
+/* The map header of an encoded value: entry count and header size; false if not a map. */
+static bool
+map_header(const unsigned char *p, size_t len, size_t *count, size_t *hlen)
+{
+	if (len < 1)
+		return false;
+	if ((p[0] & 0xf0) == 0x80) {
+		*count = p[0] & 0x0f;
+		*hlen = 1;
+	} else if (p[0] == 0xde && len >= 3) {
+		*count = (size_t)p[1] << 8 | p[2];
+		*hlen = 3;
+	} else if (p[0] == 0xdf && len >= 5) {
+		*count = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+		*hlen = 5;
+	} else
+		return false;
+	return true;
+}
+
+/* The fields of an encoded value: their number and byte range, without map header and
+ * trailer. */
+static bool
+fields_of(const void *data, size_t len, size_t *nf, const unsigned char **body,
+    size_t *blen)
+{
+	const unsigned char *p = data;
+	size_t count, hlen, tail;
+
+	if (!map_header(p, len, &count, &hlen))
+		return false;
+	if (has_no_trailer(p, len) && count >= 2) {
+		tail = IDENT_NO_TRAILER;
+		count -= 2;
+	} else if (len >= 14 && memcmp(p + len - 14, trailer_gen, sizeof trailer_gen) == 0 &&
+	    count >= 1) {
+		tail = 14; /* "_gen" and the generation only */
+		count -= 1;
+	} else
+		return false;
+	if (len < hlen + tail)
+		return false;
+	*nf = count;
+	*body = p + hlen;
+	*blen = len - hlen - tail;
+	return true;
+}
+
+bool
+identity_same_fields(const void *a, size_t alen, const void *b, size_t blen)
+{
+	const unsigned char *ab, *bb;
+	size_t an, bn, al, bl;
+
+	if (!fields_of(a, alen, &an, &ab, &al) || !fields_of(b, blen, &bn, &bb, &bl))
+		return false;
+	return an == bn && al == bl && memcmp(ab, bb, al) == 0;
+}
+
 bool
 identity_same(const void *a, size_t alen, const void *b, size_t blen)
 {

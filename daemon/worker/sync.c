@@ -10,14 +10,22 @@
  * written in transactions of batch_size rows (DB_TXN_NOSYNC); the log is flushed at the
  * end, so a cancelled job keeps exactly its committed batches.
  *
- * Deletion by absence streams with a generation: each full or one-type sync takes a new
- * generation number (meta "sync.gen") and stamps it into every record it sees, changed or
- * not. After all files are processed, records of the synced types with an older
- * generation are the ones the files no longer have. Before deleting anything their number
- * is checked against max_delete_percent of each type's records stored before the sync; if
- * any type would exceed it the job fails and nothing is deleted (the upserts already
- * committed stay: they are what the source says). Memory stays bounded by one record and
- * one batch, whatever the file sizes.
+ * A batch's rows are buffered (keys and encoded values), sorted by key (stably: rows of one
+ * key keep their file order) and applied in key order through one cursor: existing records
+ * are read in bulk (DB_MULTIPLE_KEY windows from DB_SET_RANGE), so sorted or nearly sorted
+ * exports read each page once, and appends go to the last page. A row is compared with the
+ * stored record field by field and written only if it differs.
+ *
+ * Deletion by absence: every record carries a number unique within its type (identity.h
+ * "_no"); a full or one-type sync sets a bit for each record it sees (a bitmap of
+ * numbers, one bit per record ever numbered) and writes nothing for an unchanged record.
+ * Each also takes a new generation (meta "sync.gen"), stamped into what it writes. After
+ * all files are processed, the records of the synced types whose bit is not set are the
+ * ones the files no longer have. Before deleting anything their number is checked against
+ * max_delete_percent of each type's records stored before the sync; if any type would
+ * exceed it the job fails and nothing is deleted (the upserts already committed stay: they
+ * are what the source says). Memory stays bounded by one batch and the bitmaps, whatever
+ * the file sizes.
  *
  * incremental_sync applies only rows whose modified_at is after the watermark (meta
  * "sync.watermark": the greatest modified_at or deleted_at seen by the last successful
@@ -71,12 +79,33 @@ struct sync_run {
 	uint64_t bad;
 	uint64_t created[IDENT_TYPE_COUNT], updated[IDENT_TYPE_COUNT];
 	uint64_t deleted[IDENT_TYPE_COUNT];
-	msgpack_sbuffer val;
 	char *key;
 	size_t keycap;
 	struct ident_field *fields;
 	size_t nfields_cap;
+	size_t *cols; /* the current file's stored columns, sorted by name */
+	size_t ncols;
+	int mcol;     /* its modified_at column */
 	char *tcause; /* error inside a store_with_txn callback */
+
+	/* Full mode: the records seen, as bits of their numbers. */
+	uint8_t *seen[IDENT_TYPE_COUNT];
+	size_t seen_bytes[IDENT_TYPE_COUNT];
+	/* Record numbers taken from meta and not used yet: [next, limit). */
+	uint64_t next_no[IDENT_TYPE_COUNT], limit_no[IDENT_TYPE_COUNT];
+	enum ident_type alloc_t; /* for alloc_txn */
+	uint64_t alloc_n;
+
+	char *wbuf; /* bulk read window */
+	size_t wcap;
+	size_t *order; /* the pending rows in key order */
+	size_t ordcap;
+};
+
+/* A buffered row: key and encoded value in the batch's arena. */
+struct pend {
+	size_t koff, voff;
+	uint32_t klen, vlen;
 };
 
 /* One row handler per kind of file; adds to the pending counters of the batch. */
@@ -86,7 +115,23 @@ struct batch {
 	enum ident_type t; /* the file's type (entity files) */
 	uint64_t created[IDENT_TYPE_COUNT], updated[IDENT_TYPE_COUNT];
 	uint64_t deleted[IDENT_TYPE_COUNT];
+	msgpack_sbuffer arena; /* keys and values of the pending rows */
+	struct pend *pend;
+	size_t npend, pendcap;
 };
+
+/* Stored records read ahead in key order, in one bulk buffer. */
+struct window {
+	DBC *c;
+	DBT v;
+	void *p;
+	bool loaded, end, have;
+	const void *ck, *cd; /* the current entry */
+	u_int32_t ckl, cdl;
+	size_t ulen; /* bytes to read at a time: fewer for sparse rows */
+};
+
+#define SYNC_WINDOW_BYTES (64u * 1024)
 
 static char *
 path_of(struct sync_run *sr, const char *file)
@@ -137,9 +182,332 @@ batch_abort(struct batch *b)
 		b->txn->abort(b->txn);
 	b->txn = NULL;
 	b->rows = 0;
+	b->npend = 0;
+	b->arena.size = 0;
 	memset(b->created, 0, sizeof b->created);
 	memset(b->updated, 0, sizeof b->updated);
 	memset(b->deleted, 0, sizeof b->deleted);
+}
+
+/* Byte order, shorter first on a common prefix: Berkeley DB's default btree order. */
+static int
+keycmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static void
+mark_seen(struct sync_run *sr, enum ident_type t, uint64_t no)
+{
+	size_t i = (size_t)(no / 8), n;
+
+	if (no == 0)
+		return;
+	if (i >= sr->seen_bytes[t]) {
+		n = sr->seen_bytes[t] ? sr->seen_bytes[t] : 4096;
+		while (n <= i)
+			n *= 2;
+		sr->seen[t] = xrealloc(sr->seen[t], n);
+		memset(sr->seen[t] + sr->seen_bytes[t], 0, n - sr->seen_bytes[t]);
+		sr->seen_bytes[t] = n;
+	}
+	sr->seen[t][i] |= (uint8_t)(1u << (no % 8));
+}
+
+static bool
+was_seen(const struct sync_run *sr, enum ident_type t, uint64_t no)
+{
+	size_t i = (size_t)(no / 8);
+
+	return no != 0 && i < sr->seen_bytes[t] && (sr->seen[t][i] & (1u << (no % 8))) != 0;
+}
+
+static int with_txn(struct sync_run *, uint32_t, store_txn_fn, const char *, char **);
+
+/* Take alloc_n record numbers of type alloc_t from meta (numbers start at 1). */
+static int
+alloc_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct sync_run *sr = arg;
+	char key[64];
+	uint64_t next;
+	int rv;
+
+	free(sr->tcause);
+	sr->tcause = NULL;
+	snprintf(key, sizeof key, "%s%s", IDENT_META_NO_PREFIX, ident_db_name(sr->alloc_t));
+	if ((rv = identity_meta_get_u64(s, txn, key, &next, &sr->tcause)) != 0)
+		return rv;
+	if (next == 0)
+		next = 1;
+	if ((rv = identity_meta_put_u64(s, txn, key, next + sr->alloc_n, &sr->tcause)) != 0)
+		return rv;
+	sr->next_no[sr->alloc_t] = next;
+	sr->limit_no[sr->alloc_t] = next + sr->alloc_n;
+	return 0;
+}
+
+/* A new record number; when none is left, take up to want more (a short transaction of
+ * its own: numbers taken and not used are only gaps). */
+static int
+new_no(struct sync_run *sr, enum ident_type t, size_t want, uint64_t *no, char **error)
+{
+	if (sr->next_no[t] == sr->limit_no[t]) {
+		sr->alloc_t = t;
+		sr->alloc_n = want > 0 ? want : 1;
+		if (with_txn(sr, DB_TXN_NOSYNC, alloc_txn, "allocating record numbers",
+		    error) != 0)
+			return -1;
+	}
+	*no = sr->next_no[t]++;
+	return 0;
+}
+
+static void
+window_next(struct window *w)
+{
+	void *rk, *rd;
+	u_int32_t rkl, rdl;
+
+	DB_MULTIPLE_KEY_NEXT(w->p, &w->v, rk, rkl, rd, rdl);
+	if (w->p == NULL) {
+		w->have = false;
+		return;
+	}
+	w->have = true;
+	w->ck = rk;
+	w->ckl = rkl;
+	w->cd = rd;
+	w->cdl = rdl;
+}
+
+/* Read the stored records from key on into the window. */
+static int
+window_load(struct sync_run *sr, struct window *w, enum ident_type t, const char *key,
+    size_t klen, char **error)
+{
+	DBT k;
+	int ret;
+
+	for (;;) {
+		memset(&k, 0, sizeof k);
+		k.data = (void *)(uintptr_t)key;
+		k.size = (u_int32_t)klen;
+		memset(&w->v, 0, sizeof w->v);
+		w->v.data = sr->wbuf;
+		w->v.ulen = (u_int32_t)(w->ulen < sr->wcap ? w->ulen : sr->wcap);
+		w->v.flags = DB_DBT_USERMEM;
+		ret = w->c->get(w->c, &k, &w->v, DB_SET_RANGE | DB_MULTIPLE_KEY);
+		if (ret != DB_BUFFER_SMALL)
+			break;
+		if (w->v.size + 4096 > sr->wcap) {
+			sr->wcap = ((w->v.size + 4096) * 2 + 1023) & ~(size_t)1023;
+			sr->wbuf = xrealloc(sr->wbuf, sr->wcap);
+		}
+		w->ulen = sr->wcap;
+	}
+	w->loaded = true;
+	w->have = false;
+	if (ret == DB_NOTFOUND) {
+		w->end = true;
+		return 0;
+	}
+	if (ret != 0) {
+		*error = xasprintf("reading %s: %s", ident_db_name(t), db_strerror(ret));
+		return -1;
+	}
+	w->end = false;
+	DB_MULTIPLE_INIT(w->p, &w->v);
+	window_next(w);
+	return 0;
+}
+
+/* Look a key up; keys must come in ascending order (and nothing at or after the window's
+ * current entry may have been written since it was loaded). 1 and the stored value, 0 if
+ * there is none, -1 error. */
+static int
+window_find(struct sync_run *sr, struct window *w, enum ident_type t, const char *key,
+    size_t klen, const void **val, size_t *vlen, char **error)
+{
+	int c;
+
+	if (!w->loaded && window_load(sr, w, t, key, klen, error) != 0)
+		return -1;
+	for (;;) {
+		if (!w->have) {
+			if (w->end)
+				return 0;
+			if (window_load(sr, w, t, key, klen, error) != 0)
+				return -1;
+			continue;
+		}
+		c = keycmp(w->ck, w->ckl, key, klen);
+		if (c < 0) {
+			window_next(w);
+			continue;
+		}
+		if (c > 0)
+			return 0;
+		*val = w->cd;
+		*vlen = w->cdl;
+		window_next(w);
+		return 1;
+	}
+}
+
+static int
+pend_cmp(const void *a, const void *b, void *arg)
+{
+	const struct batch *bt = arg;
+	const struct pend *pa = &bt->pend[*(const size_t *)a];
+	const struct pend *pb = &bt->pend[*(const size_t *)b];
+	const char *base = bt->arena.data;
+	int c;
+
+	c = keycmp(base + pa->koff, pa->klen, base + pb->koff, pb->klen);
+	if (c != 0)
+		return c;
+	return pa < pb ? -1 : pa > pb; /* stable: file order */
+}
+
+/* Sort the pending rows by key (they usually are already). */
+static void
+pend_sort(struct sync_run *sr, struct batch *b)
+{
+	const char *base = b->arena.data;
+	const struct pend *p, *q;
+	bool sorted = true;
+	size_t i;
+
+	if (b->npend > sr->ordcap) {
+		sr->ordcap = b->npend;
+		sr->order = xrealloc(sr->order, sr->ordcap * sizeof *sr->order);
+	}
+	for (i = 0; i < b->npend; i++) {
+		sr->order[i] = i;
+		if (i > 0 && sorted) {
+			p = &b->pend[i - 1];
+			q = &b->pend[i];
+			if (keycmp(base + p->koff, p->klen, base + q->koff, q->klen) > 0)
+				sorted = false;
+		}
+	}
+	if (!sorted)
+		qsort_r(sr->order, b->npend, sizeof *sr->order, pend_cmp, b);
+}
+
+static int
+put_rec(DBC *c, enum ident_type t, const char *key, size_t klen, const void *val,
+    size_t vlen, char **error)
+{
+	DBT k, v;
+	int ret;
+
+	memset(&k, 0, sizeof k);
+	memset(&v, 0, sizeof v);
+	k.data = (void *)(uintptr_t)key;
+	k.size = (u_int32_t)klen;
+	v.data = (void *)(uintptr_t)val;
+	v.size = (u_int32_t)vlen;
+	if ((ret = c->put(c, &k, &v, DB_KEYFIRST)) != 0) {
+		*error = xasprintf("%s put: %s", ident_db_name(t), db_strerror(ret));
+		return -1;
+	}
+	return 0;
+}
+
+/* Apply the pending rows of a batch in key order. */
+static int
+apply_pending(struct sync_run *sr, struct batch *b, char **error)
+{
+	enum ident_type t = b->t;
+	DB *db;
+	struct window w;
+	DBC *wc = NULL;
+	const struct pend *p;
+	const void *cur;
+	char *base, *key, *val;
+	size_t i, j, curlen;
+	uint64_t curno, curgen, no, gen;
+	bool present, same;
+	int ret, rv = -1;
+
+	if (b->npend == 0)
+		return 0; /* always so for deletions.csv (t is IDENT_TYPE_COUNT) */
+	db = identity_db(sr->id, t);
+	pend_sort(sr, b);
+	if (b->txn == NULL && txn_begin(sr, &b->txn, error) != 0)
+		return -1;
+	memset(&w, 0, sizeof w);
+	if ((ret = db->cursor(db, b->txn, &w.c, 0)) != 0 ||
+	    (ret = db->cursor(db, b->txn, &wc, 0)) != 0) {
+		*error = xasprintf("%s cursor: %s", ident_db_name(t), db_strerror(ret));
+		goto out;
+	}
+	if (sr->wbuf == NULL) {
+		sr->wcap = SYNC_WINDOW_BYTES;
+		sr->wbuf = xmalloc(sr->wcap);
+	}
+	/* Dense rows (a full sync) read 64 KiB at a time, sparse ones (an incremental) less. */
+	w.ulen = b->npend * 64;
+	if (w.ulen < 8192)
+		w.ulen = 8192;
+	if (w.ulen > SYNC_WINDOW_BYTES)
+		w.ulen = SYNC_WINDOW_BYTES;
+	w.ulen &= ~(size_t)1023; /* bulk buffers are multiples of 1 KiB */
+	base = b->arena.data;
+	for (i = 0; i < b->npend; i = j) {
+		p = &b->pend[sr->order[i]];
+		key = base + p->koff;
+		ret = window_find(sr, &w, t, key, p->klen, &cur, &curlen, error);
+		if (ret == -1)
+			goto out;
+		present = ret == 1;
+		curno = present ? identity_no(cur, curlen) : 0;
+		curgen = present ? identity_gen(cur, curlen) : 0;
+		/* Every row of this key, in file order, against what the previous left. */
+		for (j = i; j < b->npend; j++) {
+			p = &b->pend[sr->order[j]];
+			if (j > i && keycmp(base + p->koff, p->klen, key, b->pend[sr->order[i]].klen)
+			    != 0)
+				break;
+			val = base + p->voff;
+			same = present && identity_same_fields(cur, curlen, val, p->vlen);
+			if (same && curno != 0)
+				continue; /* unchanged */
+			no = curno;
+			if (no == 0 && new_no(sr, t, b->npend - j, &no, error) != 0)
+				goto out;
+			gen = sr->gen;
+			if (present && sr->mode == MODE_INCREMENTAL)
+				gen = curgen; /* only full syncs stamp generations */
+			identity_set_no_gen(val, p->vlen, no, gen);
+			if (put_rec(wc, t, key, p->klen, val, p->vlen, error) != 0)
+				goto out;
+			if (!present)
+				b->created[t]++;
+			else if (!same)
+				b->updated[t]++;
+			present = true;
+			cur = val;
+			curlen = p->vlen;
+			curno = no;
+			curgen = gen;
+		}
+		if (sr->mode == MODE_FULL)
+			mark_seen(sr, t, curno);
+	}
+	rv = 0;
+out:
+	if (wc != NULL)
+		wc->close(wc);
+	if (w.c != NULL)
+		w.c->close(w.c);
+	return rv;
 }
 
 /* Commit the open batch and fold its counters into the job's. */
@@ -149,6 +517,12 @@ batch_commit(struct sync_run *sr, struct batch *b, char **error)
 	struct job_ctx *ctx = sr->ctx;
 	int ret, t;
 
+	if (apply_pending(sr, b, error) != 0) {
+		batch_abort(b);
+		return -1;
+	}
+	b->npend = 0;
+	b->arena.size = 0;
 	if (b->txn != NULL) {
 		ret = b->txn->commit(b->txn, 0);
 		b->txn = NULL;
@@ -181,19 +555,17 @@ parse_ts(const char *s, size_t len, int64_t *ms)
 	return time_parse_iso8601(s, len, false, ms) == 0;
 }
 
-/* Upsert one entity row. 0, 1 (row rejected), -1 error. */
+/* Buffer one entity row for its batch. 0, 1 (row rejected), -1 error. */
 static int
 upsert_row(struct sync_run *sr, struct csv_reader *r, const struct csv_row *row,
     const int *req, struct batch *b, char **error)
 {
 	enum ident_type t = b->t;
-	size_t i, n = 0, klen;
-	void *old = NULL;
-	size_t oldlen = 0;
+	struct pend *p;
+	size_t i, n = 0, klen, c;
 	int64_t ms;
-	uint64_t gen;
 	char reason[128];
-	int mcol, rv;
+	int mcol = sr->mcol;
 
 	for (i = 0; req[i] != -1; i++) {
 		if (row->len[req[i]] == 0) {
@@ -203,7 +575,6 @@ upsert_row(struct sync_run *sr, struct csv_reader *r, const struct csv_row *row,
 			return 1;
 		}
 	}
-	mcol = csv_column(r, "modified_at");
 	if (!parse_ts(row->f[mcol], row->len[mcol], &ms)) {
 		csv_reject(r, row, "modified_at is not an RFC 3339 timestamp");
 		return 1;
@@ -212,6 +583,12 @@ upsert_row(struct sync_run *sr, struct csv_reader *r, const struct csv_row *row,
 		sr->seen_max = ms;
 	if (sr->mode == MODE_INCREMENTAL && sr->watermark != INT64_MIN && ms <= sr->watermark)
 		return 0;
+
+	if (b->npend == b->pendcap) {
+		b->pendcap = b->pendcap ? b->pendcap * 2 : 256;
+		b->pend = xrealloc(b->pend, b->pendcap * sizeof *b->pend);
+	}
+	p = &b->pend[b->npend];
 
 	/* Key. */
 	if (t == IDENT_MEMBERSHIP) {
@@ -227,42 +604,24 @@ upsert_row(struct sync_run *sr, struct csv_reader *r, const struct csv_row *row,
 		key_reserve(sr, klen);
 		memcpy(sr->key, row->f[req[0]], klen);
 	}
+	p->koff = b->arena.size;
+	p->klen = (u_int32_t)klen;
+	msgpack_sbuffer_write(&b->arena, sr->key, klen);
 
-	/* Value: every non-empty column, known or extra. */
-	for (i = 0; i < row->n; i++) {
-		if (row->len[i] == 0 || strcmp(csv_column_name(r, i), IDENT_GEN_KEY) == 0)
+	/* Value: every non-empty column, known or extra, in name order. */
+	for (i = 0; i < sr->ncols; i++) {
+		c = sr->cols[i];
+		if (row->len[c] == 0)
 			continue;
-		sr->fields[n].name = csv_column_name(r, i);
-		sr->fields[n].value = row->f[i];
-		sr->fields[n].len = row->len[i];
+		sr->fields[n].name = csv_column_name(r, c);
+		sr->fields[n].value = row->f[c];
+		sr->fields[n].len = row->len[c];
 		n++;
 	}
-
-	if (b->txn == NULL && txn_begin(sr, &b->txn, error) != 0)
-		return -1;
-	rv = identity_get(sr->id, b->txn, t, sr->key, klen, &old, &oldlen, error);
-	if (rv == -1)
-		return -1;
-	gen = sr->gen;
-	if (rv == 0 && sr->mode == MODE_INCREMENTAL)
-		gen = identity_gen(old, oldlen); /* only full syncs stamp generations */
-	identity_encode(&sr->val, sr->fields, n, gen);
-	if (rv == 0 && identity_same(old, oldlen, sr->val.data, sr->val.size)) {
-		rv = 0;
-		/* Unchanged; if seen by a new sync, restamp just the generation. */
-		if (identity_gen(old, oldlen) != gen)
-			rv = identity_put_gen(sr->id, b->txn, t, sr->key, klen, oldlen, gen,
-			    error);
-		free(old);
-		return rv;
-	} else if (rv == 0)
-		b->updated[t]++;
-	else
-		b->created[t]++;
-	free(old);
-	if (identity_put(sr->id, b->txn, t, sr->key, klen, sr->val.data, sr->val.size,
-	    error) != 0)
-		return -1;
+	p->voff = b->arena.size;
+	p->vlen = (u_int32_t)identity_encode_append(&b->arena, sr->fields, n, 0, 0);
+	b->npend++;
+	(void)error;
 	return 0;
 }
 
@@ -318,6 +677,28 @@ deletion_row(struct sync_run *sr, struct csv_reader *r, const struct csv_row *ro
 	return 0;
 }
 
+/* The columns stored for the file's records (all but our own "_no" and "_gen"), sorted by
+ * name, and its modified_at column. */
+static void
+file_columns(struct sync_run *sr, struct csv_reader *r)
+{
+	size_t i, j, n = 0;
+	const char *name;
+
+	for (i = 0; i < csv_ncolumns(r); i++) {
+		name = csv_column_name(r, i);
+		if (strcmp(name, IDENT_GEN_KEY) == 0 || strcmp(name, IDENT_NO_KEY) == 0)
+			continue;
+		/* insertion sort: headers are short */
+		for (j = n; j > 0 && strcmp(csv_column_name(r, sr->cols[j - 1]), name) > 0; j--)
+			sr->cols[j] = sr->cols[j - 1];
+		sr->cols[j] = i;
+		n++;
+	}
+	sr->ncols = n;
+	sr->mcol = csv_column(r, "modified_at");
+}
+
 typedef int (*row_fn)(struct sync_run *sr, struct csv_reader *r, const struct csv_row *row,
     const int *req, struct batch *b, char **error);
 
@@ -336,6 +717,8 @@ process_file(struct sync_run *sr, const char *file, const char *const *reqnames,
 	size_t i;
 	char *path;
 
+	memset(&b, 0, sizeof b);
+	msgpack_sbuffer_init(&b.arena);
 	path = path_of(sr, file);
 	if (csv_open(path, 0, bad_row, sr, &r, error) != 0) {
 		free(path);
@@ -352,8 +735,9 @@ process_file(struct sync_run *sr, const char *file, const char *const *reqnames,
 	if (csv_ncolumns(r) > sr->nfields_cap) {
 		sr->nfields_cap = csv_ncolumns(r);
 		sr->fields = xrealloc(sr->fields, sr->nfields_cap * sizeof *sr->fields);
+		sr->cols = xrealloc(sr->cols, sr->nfields_cap * sizeof *sr->cols);
 	}
-	memset(&b, 0, sizeof b);
+	file_columns(sr, r);
 	b.t = t;
 	for (;;) {
 		if (ctx->aborted) {
@@ -391,12 +775,14 @@ process_file(struct sync_run *sr, const char *file, const char *const *reqnames,
 	job_ctx_progress_now(ctx); /* the file is done: report its exact count */
 	res = JOB_RUN_OK;
 out:
+	msgpack_sbuffer_destroy(&b.arena);
+	free(b.pend);
 	csv_close(r);
 	free(path);
 	return res;
 }
 
-/* Delete the records of type t not stamped with this sync's generation, in batches. */
+/* Delete the records of type t this sync did not see, in batches. */
 static int
 delete_absent(struct sync_run *sr, enum ident_type t, char **error)
 {
@@ -439,7 +825,7 @@ delete_absent(struct sync_run *sr, enum ident_type t, char **error)
 			memmove(last, k.data, k.size);
 			lastlen = k.size;
 			have_last = true;
-			if (identity_gen(v.data, v.size) != sr->gen) {
+			if (!was_seen(sr, t, identity_no(v.data, v.size))) {
 				if ((ret = c->del(c, 0)) != 0)
 					break;
 				n++;
@@ -478,6 +864,64 @@ out:
 	return res;
 }
 
+/* Count the records of type t and those this sync did not see: a scan in bulk reads,
+ * outside any transaction. */
+static int
+count_unseen(struct sync_run *sr, enum ident_type t, uint64_t *total, uint64_t *other,
+    char **error)
+{
+	DB *db = identity_db(sr->id, t);
+	DBC *c;
+	DBT k, v;
+	void *p, *rk, *rd;
+	u_int32_t rkl, rdl;
+	uint64_t n = 0, o = 0;
+	int ret;
+
+	if (sr->wbuf == NULL) {
+		sr->wcap = SYNC_WINDOW_BYTES;
+		sr->wbuf = xmalloc(sr->wcap);
+	}
+	if ((ret = db->cursor(db, NULL, &c, DB_READ_COMMITTED)) != 0) {
+		*error = xasprintf("%s cursor: %s", ident_db_name(t), db_strerror(ret));
+		return -1;
+	}
+	for (;;) {
+		memset(&k, 0, sizeof k);
+		memset(&v, 0, sizeof v);
+		v.data = sr->wbuf;
+		v.ulen = (u_int32_t)sr->wcap;
+		v.flags = DB_DBT_USERMEM;
+		ret = c->get(c, &k, &v, DB_NEXT | DB_MULTIPLE_KEY);
+		if (ret == DB_BUFFER_SMALL) {
+			sr->wcap = ((v.size + 4096) * 2 + 1023) & ~(size_t)1023;
+			sr->wbuf = xrealloc(sr->wbuf, sr->wcap);
+			continue;
+		}
+		if (ret != 0)
+			break;
+		DB_MULTIPLE_INIT(p, &v);
+		for (;;) {
+			DB_MULTIPLE_KEY_NEXT(p, &v, rk, rkl, rd, rdl);
+			if (p == NULL)
+				break;
+			(void)rk;
+			(void)rkl;
+			n++;
+			if (!was_seen(sr, t, identity_no(rd, rdl)))
+				o++;
+		}
+	}
+	c->close(c);
+	if (ret != DB_NOTFOUND) {
+		*error = xasprintf("%s scan: %s", ident_db_name(t), db_strerror(ret));
+		return -1;
+	}
+	*total = n;
+	*other = o;
+	return 0;
+}
+
 /* Count what deletion by absence would remove; refuse beyond max_delete_percent. */
 static int
 check_deletions(struct sync_run *sr, uint64_t todel[IDENT_TYPE_COUNT], char **error)
@@ -490,8 +934,7 @@ check_deletions(struct sync_run *sr, uint64_t todel[IDENT_TYPE_COUNT], char **er
 		todel[t] = 0;
 		if (!sr->types[t])
 			continue;
-		if (identity_count(sr->id, (enum ident_type)t, sr->gen, &total, &other,
-		    error) != 0)
+		if (count_unseen(sr, (enum ident_type)t, &total, &other, error) != 0)
 			return -1;
 		todel[t] = other;
 		stored = total - sr->created[t]; /* records stored before this sync */
@@ -658,7 +1101,6 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 	sr.mode = mode;
 	memcpy(sr.types, types, sizeof sr.types);
 	sr.watermark = sr.seen_max = INT64_MIN;
-	msgpack_sbuffer_init(&sr.val);
 
 	if (*type != '\0' && strcmp(type, "csv") != 0) {
 		*error = xasprintf("source %s: type '%s' is not supported (only csv)",
@@ -793,7 +1235,11 @@ out:
 		job_ctx_log(ctx, LOG_LVL_INFO, "cancelled: %lld of %lld records processed "
 		    "and committed", (long long)ctx->processed, (long long)ctx->total);
 	identity_close(sr.id);
-	msgpack_sbuffer_destroy(&sr.val);
+	for (t = 0; t < IDENT_TYPE_COUNT; t++)
+		free(sr.seen[t]);
+	free(sr.cols);
+	free(sr.wbuf);
+	free(sr.order);
 	free(sr.key);
 	free(sr.fields);
 	free(sr.tcause);
