@@ -1,6 +1,8 @@
-/* csv.c: the streaming RFC 4180 reader of the CSV source (see csv.h). A byte-at-a-time
- * state machine over a fixed read buffer; the current record is assembled in a growable
- * buffer capped at CSV_MAX_RECORD. */
+/* csv.c: the streaming RFC 4180 reader of the CSV source (see csv.h). A record that is one
+ * line without a quote (nearly all of them) is split in place in the read buffer (memchr
+ * for the line end, then for each comma; one word-at-a-time pass checks for non-ASCII and
+ * NUL bytes). Any other record goes through a byte-at-a-time state machine over the same
+ * buffer and is assembled in a growable buffer capped at CSV_MAX_RECORD. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -240,6 +242,118 @@ rec_read(struct csv_reader *r, uint64_t *start_line)
 	}
 }
 
+/*
+ * The fast path: the line at bpos, when it has no quote, fits the buffer and is shorter
+ * than CSV_MAX_RECORD. 1 with *s (its start), *len (without the line end and a CR before
+ * it) and *next (where the next record starts; the caller moves bpos there); 0 when the
+ * state machine must read the record; 2 at end of file; -1 read error (errno).
+ */
+static int
+line_fast(struct csv_reader *r, char **s, size_t *len, size_t *next, bool *nl)
+{
+	char *p, *e;
+	size_t avail, n;
+	ssize_t got;
+
+	for (;;) {
+		p = r->buf + r->bpos;
+		avail = r->blen - r->bpos;
+		if ((e = memchr(p, '\n', avail)) != NULL) {
+			*nl = true;
+			*next = (size_t)(e - r->buf) + 1;
+			break;
+		}
+		if (r->eof) {
+			if (avail == 0)
+				return 2;
+			*nl = false;
+			e = p + avail;
+			*next = r->blen;
+			break;
+		}
+		/* Move the partial line to the front and read more. */
+		if (r->bpos == 0 && r->blen == r->bufsize)
+			return 0;
+		if (r->bpos > 0) {
+			memmove(r->buf, p, avail);
+			r->bpos = 0;
+			r->blen = avail;
+		}
+		do
+			got = read(r->fd, r->buf + r->blen, r->bufsize - r->blen);
+		while (got == -1 && errno == EINTR);
+		if (got == -1)
+			return -1;
+		if (got == 0)
+			r->eof = true;
+		r->blen += (size_t)got;
+	}
+	n = (size_t)(e - p);
+	if (n + 2 > CSV_MAX_RECORD || memchr(p, '"', n) != NULL)
+		return 0;
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	*s = p;
+	*len = n;
+	return 1;
+}
+
+/* No byte >= 0x80 and no NUL? (Then it is valid UTF-8 without NUL.) */
+static bool
+ascii_clean(const char *s, size_t n)
+{
+	const uint64_t hi = 0x8080808080808080ull, lo = 0x0101010101010101ull;
+	uint64_t w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		if ((w & hi) != 0 || ((w - lo) & ~w & hi) != 0)
+			return false;
+	}
+	for (; i < n; i++) {
+		if ((unsigned char)s[i] >= 0x80 || s[i] == '\0')
+			return false;
+	}
+	return true;
+}
+
+static void
+fields_reserve(struct csv_reader *r, size_t n)
+{
+	if (n > r->fpcap) {
+		r->fpcap = n < 16 ? 16 : n * 2;
+		r->fptr = xrealloc(r->fptr, r->fpcap * sizeof *r->fptr);
+		r->flen = xrealloc(r->flen, r->fpcap * sizeof *r->flen);
+	}
+}
+
+/* Split the line [s, s + len) at its commas in place (each field NUL-terminated). */
+static void
+line_split(struct csv_reader *r, char *s, size_t len)
+{
+	char *p = s, *end = s + len, *q;
+
+	r->nf = 0;
+	r->bad = NULL;
+	for (;;) {
+		if ((q = memchr(p, ',', (size_t)(end - p))) == NULL)
+			q = end;
+		if (r->nf == CSV_MAX_FIELDS) {
+			r->bad = "too many fields";
+			return;
+		}
+		fields_reserve(r, r->nf + 1);
+		r->fptr[r->nf] = p;
+		r->flen[r->nf] = (size_t)(q - p);
+		r->nf++;
+		*q = '\0';
+		if (q == end)
+			return;
+		p = q + 1;
+	}
+}
+
 static bool
 rec_blank(const struct csv_reader *r)
 {
@@ -272,7 +386,7 @@ reader_new(const char *path, size_t bufsize, char **cause)
 	r->fd = fd;
 	r->path = xstrdup(path);
 	r->bufsize = bufsize ? bufsize : CSV_BUFSIZE;
-	r->buf = xmalloc(r->bufsize);
+	r->buf = xmalloc(r->bufsize + 1); /* + the NUL after a last line without LF */
 	r->line = 1;
 	return r;
 }
@@ -392,11 +506,38 @@ int
 csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 {
 	uint64_t line;
-	size_t i;
+	size_t i, len, next;
+	char *s;
+	bool nl, clean;
 	int rv;
 
 	for (;;) {
-		rv = rec_read(r, &line);
+		rv = line_fast(r, &s, &len, &next, &nl);
+		if (rv == 1) {
+			line = r->line;
+			r->bpos = next;
+			if (nl)
+				r->line++;
+			if (len == 0)
+				continue; /* blank line */
+			/* Commas are ASCII: the line is valid UTF-8 without NUL iff its
+			 * fields are. */
+			clean = ascii_clean(s, len) || (csv_utf8_valid(s, len) &&
+			    memchr(s, '\0', len) == NULL);
+			line_split(r, s, len);
+			if (r->bad == NULL && r->nf != r->ncols) {
+				snprintf(r->badbuf, sizeof r->badbuf,
+				    "expected %zu fields, found %zu", r->ncols, r->nf);
+				r->bad = r->badbuf;
+			}
+			if (r->bad == NULL && clean)
+				goto good;
+			goto check;
+		}
+		if (rv == 2)
+			return 0;
+		if (rv == 0)
+			rv = rec_read(r, &line);
 		if (rv == -1) {
 			*cause = xasprintf("cannot read %s: %s", r->path, strerror(errno));
 			return -1;
@@ -415,6 +556,11 @@ csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 			continue;
 		}
 		rec_fields(r);
+check:
+		if (r->bad != NULL) {
+			report(r, line, r->bad);
+			continue;
+		}
 		for (i = 0; i < r->nf; i++) {
 			if (!csv_utf8_valid(r->fptr[i], r->flen[i])) {
 				snprintf(r->badbuf, sizeof r->badbuf,
@@ -433,6 +579,7 @@ csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 			report(r, line, r->bad);
 			continue;
 		}
+good:
 		r->ngood++;
 		row->line = line;
 		row->n = r->nf;
@@ -504,13 +651,25 @@ csv_count_records_stop(const char *path, uint64_t *n, bool (*stop)(void *), void
 {
 	struct csv_reader *r;
 	uint64_t line, count = 0;
+	size_t len, next;
+	char *s;
+	bool nl;
 	int rv;
 
 	if ((r = reader_new(path, 0, cause)) == NULL)
 		return -1;
-	while ((rv = rec_read(r, &line)) == 1) {
-		if (!rec_blank(r))
+	for (;;) {
+		rv = line_fast(r, &s, &len, &next, &nl);
+		if (rv == 1) {
+			r->bpos = next;
+			if (len > 0)
+				count++;
+		} else if (rv == 2)
+			rv = 0;
+		else if (rv == 0 && (rv = rec_read(r, &line)) == 1 && !rec_blank(r))
 			count++;
+		if (rv != 1)
+			break;
 		if (stop != NULL && count % CSV_STOP_EVERY == 0 && stop(arg)) {
 			csv_close(r);
 			return 1;
@@ -536,6 +695,15 @@ csv_utf8_valid(const char *str, size_t len)
 	while (i < len) {
 		if (s[i] < 0x80) {
 			i++;
+			/* Skip ASCII a word at a time. */
+			while (i + 8 <= len) {
+				uint64_t w;
+
+				memcpy(&w, s + i, 8);
+				if ((w & 0x8080808080808080ull) != 0)
+					break;
+				i += 8;
+			}
 			continue;
 		}
 		if ((s[i] & 0xe0) == 0xc0) {
