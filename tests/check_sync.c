@@ -258,6 +258,78 @@ START_TEST(full_then_identical)
 }
 END_TEST
 
+/* The stored value of a record (malloc'd), or NULL. */
+static void *
+raw(enum ident_type type, const char *key, size_t *len)
+{
+	struct identity *id;
+	void *data = NULL;
+	char *cause = NULL;
+	int rv;
+
+	ck_assert_int_eq(identity_open(store, &id, &cause), 0);
+	rv = identity_get(id, NULL, type, key, strlen(key), &data, len, &cause);
+	ck_assert_int_ne(rv, -1);
+	identity_close(id);
+	return rv == 0 ? data : NULL;
+}
+
+START_TEST(record_numbers)
+{
+	struct identity *id;
+	struct tjob *t;
+	unsigned char *v1, *v2, *legacy;
+	size_t l1, l2, ll;
+	char *cause = NULL;
+
+	/* Owners o1..o5 come sorted in one batch: numbers 1..5, generation 1. */
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 18, 0, 0);
+	tfree(t);
+	v1 = raw(IDENT_OWNER, "o1", &l1);
+	ck_assert_ptr_nonnull(v1);
+	ck_assert_uint_eq(identity_no(v1, l1), 1);
+	ck_assert_uint_eq(identity_gen(v1, l1), 1);
+	v2 = raw(IDENT_OWNER, "o5", &l2);
+	ck_assert_uint_eq(identity_no(v2, l2), 5);
+	free(v2);
+
+	/* An identical sync (generation 2) writes nothing: o1 keeps generation 1. */
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 0, 0, 0);
+	tfree(t);
+	v2 = raw(IDENT_OWNER, "o1", &l2);
+	ck_assert_uint_eq(l2, l1);
+	ck_assert(memcmp(v1, v2, l1) == 0);
+	free(v2);
+
+	/* o1 as written before record numbers: 9 fields + "_gen" (fixmap 0x8a), no "_no".
+	 * A sync sees the same fields: not an update, but o1 gets the next free number (6). */
+	ck_assert_uint_eq(v1[0], 0x8b);
+	ll = l1 - 13;
+	legacy = malloc(ll);
+	legacy[0] = 0x8a;
+	memcpy(legacy + 1, v1 + 1, l1 - 27 - 1);
+	memcpy(legacy + l1 - 27, v1 + l1 - 14, 14);
+	ck_assert_uint_eq(identity_no(legacy, ll), 0);
+	ck_assert(identity_same_fields(legacy, ll, v1, l1));
+	ck_assert_int_eq(identity_open(store, &id, &cause), 0);
+	ck_assert_int_eq(identity_put(id, NULL, IDENT_OWNER, "o1", 2, legacy, ll, &cause), 0);
+	identity_close(id);
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 0, 0, 0);
+	tfree(t);
+	v2 = raw(IDENT_OWNER, "o1", &l2);
+	ck_assert_uint_eq(identity_no(v2, l2), 6);
+	ck_assert_uint_eq(identity_gen(v2, l2), 3);
+	ck_assert(identity_same_fields(v1, l1, v2, l2));
+	free(v2);
+	free(legacy);
+	free(v1);
+	expect_counts(2, 5, 4, 3, 4);
+}
+END_TEST
+
 START_TEST(full_modified)
 {
 	struct tjob *t;
@@ -770,6 +842,7 @@ sync_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, full_then_identical);
+	tcase_add_test(tc, record_numbers);
 	tcase_add_test(tc, full_modified);
 	tcase_add_test(tc, delete_safety);
 	tcase_add_test(tc, incremental);
