@@ -748,6 +748,27 @@ START_TEST(test_account_conditions)
 	    "orphan-ad|account|b1 policy=orphan-ad kind=account_rule subject_kind=account "
 	    "subject_id=b1 entitlements=[] detail=rejected by orphan-ad decision=reject "
 	    "first_seen_job=1\n");
+	free(path);
+
+	/* Policy names where one is a prefix of another: keys "ok-2|..." sort before
+	 * "ok|..." ('-' < '|'); a rerun must find every record again. */
+	path = write_policy("q.ini", "[account_rule ok]\naction = approve\n"
+	    "match = application_id=app-ad\n"
+	    "[account_rule ok-2]\naction = approve\nmatch = application_id=app-sap\n");
+	conf_policy = path;
+	t = run(2, 0, NULL);
+	expect(t, JOB_RUN_OK, 3, 0, 3);
+	tfree(t);
+	t = run(3, 0, NULL);
+	expect(t, JOB_RUN_OK, 0, 3, 0);
+	tfree(t);
+	{
+		char *d = dump(RES_DB_VIOLATIONS, false);
+
+		ck_assert_msg(strncmp(d, "ok-2|account|b3 ", 16) == 0, "%s", d);
+		ck_assert_int_eq(tl_count_lines(d, "decision=approve"), 3);
+		free(d);
+	}
 	conf_policy = NULL;
 	free(path);
 }

@@ -46,9 +46,35 @@ struct pol_run {
 	size_t cur;
 	msgpack_sbuffer sb;
 	uint64_t by_kind[4];
+
+	/* Account decisions, compact (an account id arena and 12 bytes per account), put
+	 * in key order and encoded only as they are written. */
+	char *aids;
+	size_t aidslen, aidscap;
+	uint64_t *aoff;
+	struct decision *dec;
+	size_t ndec, deccap, dcur;
+	uint32_t *prank; /* policy index (ps.n: the pending name) -> key order */
+	bool dbuilt;     /* dkey/dsb hold dec[dcur] */
+	char *dkey;
+	size_t dklen;
+	msgpack_sbuffer dsb;
+};
+
+struct decision {
+	uint32_t acc;  /* number: aoff[acc] .. aoff[acc + 1] in aids */
+	uint16_t pol;  /* deciding policy, or ps.n for pending */
+	uint16_t nrej, napp;
+	uint8_t reject;
 };
 
 static struct pol_run *sort_run; /* qsort has no argument; single-threaded */
+
+static const char *
+pol_name(const struct pol_run *r, size_t i)
+{
+	return i < r->ps.n ? r->ps.p[i].name : POL_RESERVED_NAME;
+}
 
 static const char *const viol_kind[] = { "sod", "max_entitlements", "requires_attribute",
 	"account_rule" };
@@ -67,25 +93,25 @@ arena_add(struct pol_run *r, const void *p, size_t n)
 	return off;
 }
 
-/* Add one violation; ents: n strings (sorted). */
+/* Encode one violation: its key into *key (malloc'd, *klen bytes), its value body into
+ * sb. ents: n strings (sorted). */
 static void
-add_violation(struct pol_run *r, const struct policy *p, const char *skind,
-    const char *sid, size_t sidlen, const char *const *ents, const size_t *entlen,
-    size_t n, const char *detail, const char *decision)
+encode_violation(struct pol_run *r, msgpack_sbuffer *sb, char **key, size_t *klen,
+    const struct policy *p, const char *skind, const char *sid, size_t sidlen,
+    const char *const *ents, const size_t *entlen, size_t n, const char *detail,
+    const char *decision)
 {
 	msgpack_packer pk;
-	struct vrec *v;
-	char *key;
-	size_t i, klen;
+	size_t i;
 	const char *pname = p != NULL ? p->name : POL_RESERVED_NAME;
 	unsigned char tail[POL_FIRST_SEEN_TAIL];
 	uint64_t job = r->ctx->job != NULL ? r->ctx->job->no : 0;
 
-	klen = strlen(pname) + 1 + strlen(skind) + 1 + sidlen;
-	key = xmalloc(klen + 1);
-	snprintf(key, klen + 1, "%s|%s|%.*s", pname, skind, (int)sidlen, sid);
-	r->sb.size = 0;
-	msgpack_packer_init(&pk, &r->sb, msgpack_sbuffer_write);
+	*klen = strlen(pname) + 1 + strlen(skind) + 1 + sidlen;
+	*key = xrealloc(*key, *klen + 1);
+	snprintf(*key, *klen + 1, "%s|%s|%.*s", pname, skind, (int)sidlen, sid);
+	sb->size = 0;
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, decision != NULL ? 9 : 8);
 	ru_pack_cstr(&pk, "policy");
 	ru_pack_cstr(&pk, pname);
@@ -108,8 +134,21 @@ add_violation(struct pol_run *r, const struct policy *p, const char *skind,
 	memcpy(tail, "\xae" "first_seen_job\xcf", 16);
 	for (i = 0; i < 8; i++)
 		tail[16 + i] = (unsigned char)(job >> (56 - 8 * i));
-	msgpack_sbuffer_write(&r->sb, (const char *)tail, sizeof tail);
+	msgpack_sbuffer_write(sb, (const char *)tail, sizeof tail);
+}
 
+/* Add one violation (owners and roles: kept encoded in the arena). */
+static void
+add_violation(struct pol_run *r, const struct policy *p, const char *skind,
+    const char *sid, size_t sidlen, const char *const *ents, const size_t *entlen,
+    size_t n, const char *detail, const char *decision)
+{
+	struct vrec *v;
+	char *key = NULL;
+	size_t klen;
+
+	encode_violation(r, &r->sb, &key, &klen, p, skind, sid, sidlen, ents, entlen, n,
+	    detail, decision);
 	if (r->nv == r->vcap) {
 		r->vcap = r->vcap == 0 ? 1024 : r->vcap * 2;
 		r->v = xrealloc(r->v, r->vcap * sizeof *r->v);
@@ -440,9 +479,9 @@ check_accounts(struct pol_run *r, struct identity *id, char **error)
 	struct job_ctx *ctx = r->ctx;
 	DB *db = identity_db(id, IDENT_ACCOUNT);
 	const struct policy *p, *rej, *app;
+	struct decision *d;
 	DBC *c;
 	DBT k, v;
-	char *detail;
 	size_t i, nrej, napp;
 	uint64_t since = 0;
 	int ret;
@@ -466,23 +505,29 @@ check_accounts(struct pol_run *r, struct identity *id, char **error)
 			} else if (napp++ == 0)
 				app = p;
 		}
-		if (rej != NULL) {
-			detail = napp > 0 ?
-			    xasprintf("rejected by %s (%zu reject and %zu approve rules "
-			    "match; reject wins)", rej->name, nrej, napp) :
-			    xasprintf("rejected by %s", rej->name);
-			add_violation(r, rej, "account", k.data, k.size, NULL, NULL, 0, detail,
-			    "reject");
-		} else if (app != NULL) {
-			detail = xasprintf("approved by %s", app->name);
-			add_violation(r, app, "account", k.data, k.size, NULL, NULL, 0, detail,
-			    "approve");
-		} else {
-			detail = xstrdup("no account rule matches: awaiting a decision");
-			add_violation(r, NULL, "account", k.data, k.size, NULL, NULL, 0, detail,
-			    "pending");
+		if (r->ndec == r->deccap) {
+			r->deccap = r->deccap == 0 ? 4096 : r->deccap * 2;
+			r->dec = xrealloc(r->dec, r->deccap * sizeof *r->dec);
+			r->aoff = xrealloc(r->aoff, (r->deccap + 1) * sizeof *r->aoff);
 		}
-		free(detail);
+		if (r->aidslen + k.size > r->aidscap) {
+			r->aidscap = (r->aidslen + k.size) * 2 + 4096;
+			r->aids = xrealloc(r->aids, r->aidscap);
+		}
+		if (r->ndec == 0)
+			r->aoff[0] = 0;
+		memcpy(r->aids + r->aidslen, k.data, k.size);
+		r->aidslen += k.size;
+		r->aoff[r->ndec + 1] = r->aidslen;
+		d = &r->dec[r->ndec];
+		d->acc = (uint32_t)r->ndec;
+		r->ndec++;
+		d->nrej = (uint16_t)(nrej > UINT16_MAX ? UINT16_MAX : nrej);
+		d->napp = (uint16_t)(napp > UINT16_MAX ? UINT16_MAX : napp);
+		d->reject = rej != NULL;
+		d->pol = (uint16_t)(rej != NULL ? (size_t)(rej - r->ps.p) :
+		    app != NULL ? (size_t)(app - r->ps.p) : r->ps.n);
+		r->by_kind[POL_ACCOUNT_RULE]++;
 		ctx->processed++;
 		if (++since % ctx->batch_size == 0) {
 			job_ctx_progress(ctx);
@@ -516,32 +561,130 @@ cmp_vrec(const void *a, const void *b)
 }
 
 static int
+cmp_decision(const void *a, const void *b)
+{
+	const struct decision *x = a, *y = b;
+	uint32_t rx = sort_run->prank[x->pol], ry = sort_run->prank[y->pol];
+
+	if (rx != ry)
+		return rx < ry ? -1 : 1;
+	return x->acc < y->acc ? -1 : x->acc > y->acc;
+}
+
+static int
+cmp_prank(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	const char *nx = pol_name(sort_run, x), *ny = pol_name(sort_run, y);
+	size_t lx = strlen(nx), ly = strlen(ny), n = lx < ly ? lx : ly;
+	int c = memcmp(nx, ny, n);
+
+	/* As the keys "<name>|..." compare: a shorter name is followed by '|'. */
+	if (c != 0)
+		return c;
+	if (lx == ly)
+		return 0;
+	return lx < ly ? ('|' < (unsigned char)ny[n] ? -1 : 1) :
+	    ((unsigned char)nx[n] < '|' ? -1 : 1);
+}
+
+/* Decisions in key order: by policy (as "<name>|" sorts), then account id. */
+static void
+sort_decisions(struct pol_run *r)
+{
+	size_t *order = xcalloc(r->ps.n + 2, sizeof *order), i;
+
+	r->prank = xcalloc(r->ps.n + 2, sizeof *r->prank);
+	for (i = 0; i <= r->ps.n; i++)
+		order[i] = i;
+	sort_run = r;
+	qsort(order, r->ps.n + 1, sizeof *order, cmp_prank);
+	for (i = 0; i <= r->ps.n; i++)
+		r->prank[order[i]] = (uint32_t)i;
+	if (r->ndec > 1)
+		qsort(r->dec, r->ndec, sizeof *r->dec, cmp_decision);
+	sort_run = NULL;
+	free(order);
+}
+
+static void
+build_decision(struct pol_run *r)
+{
+	const struct decision *d = &r->dec[r->dcur];
+	const struct policy *p = d->pol < r->ps.n ? &r->ps.p[d->pol] : NULL;
+	const char *sid = r->aids + r->aoff[d->acc];
+	size_t sidlen = (size_t)(r->aoff[d->acc + 1] - r->aoff[d->acc]);
+	char *detail;
+
+	if (p == NULL)
+		detail = xstrdup("no account rule matches: awaiting a decision");
+	else if (d->reject && d->napp > 0)
+		detail = xasprintf("rejected by %s (%u reject and %u approve rules match; "
+		    "reject wins)", p->name, d->nrej, d->napp);
+	else if (d->reject)
+		detail = xasprintf("rejected by %s", p->name);
+	else
+		detail = xasprintf("approved by %s", p->name);
+	encode_violation(r, &r->dsb, &r->dkey, &r->dklen, p, "account", sid, sidlen, NULL,
+	    NULL, 0, detail, p == NULL ? "pending" : d->reject ? "reject" : "approve");
+	free(detail);
+	r->dbuilt = true;
+}
+
+/* The owner/role violations (arena, sorted) merged with the account decisions. */
+static int
 next_violation(void *arg, const void **key, size_t *klen, const void **val, size_t *vlen,
     char **error)
 {
 	struct pol_run *r = arg;
-	struct vrec *v;
+	struct vrec *v = r->cur < r->nv ? &r->v[r->cur] : NULL;
+	size_t n;
+	int c;
 
-	if (r->cur >= r->nv)
+	if (r->dcur < r->ndec && !r->dbuilt)
+		build_decision(r);
+	if (v == NULL && r->dcur >= r->ndec)
 		return 0;
-	v = &r->v[r->cur++];
-	*key = r->arena + v->koff;
-	*klen = v->klen;
-	*val = r->arena + v->voff;
-	*vlen = v->vlen;
+	if (v != NULL && r->dcur < r->ndec) {
+		n = v->klen < r->dklen ? v->klen : r->dklen;
+		c = memcmp(r->arena + v->koff, r->dkey, n);
+		if (c == 0)
+			c = v->klen < r->dklen ? -1 : v->klen > r->dklen;
+	} else
+		c = v != NULL ? -1 : 1;
+	if (c < 0) {
+		r->cur++;
+		*key = r->arena + v->koff;
+		*klen = v->klen;
+		*val = r->arena + v->voff;
+		*vlen = v->vlen;
+	} else {
+		r->dcur++;
+		r->dbuilt = false; /* the buffers stay valid until the next call */
+		*key = r->dkey;
+		*klen = r->dklen;
+		*val = r->dsb.data;
+		*vlen = r->dsb.size;
+	}
 	return 1;
 }
 
 static uint64_t
 tell_violation(void *arg)
 {
-	return ((struct pol_run *)arg)->cur;
+	struct pol_run *r = arg;
+
+	return (uint64_t)r->cur << 32 | r->dcur;
 }
 
 static void
 seek_violation(void *arg, uint64_t pos)
 {
-	((struct pol_run *)arg)->cur = (size_t)pos;
+	struct pol_run *r = arg;
+
+	r->cur = (size_t)(pos >> 32);
+	r->dcur = (size_t)(uint32_t)pos;
+	r->dbuilt = false;
 }
 
 static bool
@@ -608,6 +751,7 @@ run_policy_analysis(struct job_ctx *ctx, char **error)
 	memset(&r, 0, sizeof r);
 	r.ctx = ctx;
 	msgpack_sbuffer_init(&r.sb);
+	msgpack_sbuffer_init(&r.dsb);
 
 	path = job_param_get(ctx->job, "policy_file");
 	if (path != NULL && *path == '\0') {
@@ -687,6 +831,7 @@ run_policy_analysis(struct job_ctx *ctx, char **error)
 	if (r.nv > 1)
 		qsort(r.v, r.nv, sizeof *r.v, cmp_vrec);
 	sort_run = NULL;
+	sort_decisions(&r);
 	if (store_db_open(ctx->store, RES_DB_VIOLATIONS, DB_BTREE, 0, &vdb, error) != 0)
 		goto out;
 	memset(&mg, 0, sizeof mg);
@@ -731,6 +876,12 @@ out:
 	policy_set_free(&r.ps);
 	free(r.arena);
 	free(r.v);
+	free(r.aids);
+	free(r.aoff);
+	free(r.dec);
+	free(r.prank);
+	free(r.dkey);
+	msgpack_sbuffer_destroy(&r.dsb);
 	msgpack_sbuffer_destroy(&r.sb);
 	return res;
 }
