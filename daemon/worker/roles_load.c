@@ -83,6 +83,7 @@ struct follow {
 	DBT k, v;
 	int ret; /* of the last get; DB_NOTFOUND at the end */
 	bool started;
+	uint64_t passed; /* records stepped over or onto */
 };
 
 static int
@@ -95,9 +96,12 @@ follow_to(struct follow *f, const void *key, size_t klen, bool *found, char **er
 		memset(&f->v, 0, sizeof f->v);
 		f->ret = f->c->get(f->c, &f->k, &f->v, DB_FIRST);
 		f->started = true;
+		f->passed += f->ret == 0;
 	}
-	while (f->ret == 0 && key_cmp(f->k.data, f->k.size, key, klen) < 0)
+	while (f->ret == 0 && key_cmp(f->k.data, f->k.size, key, klen) < 0) {
 		f->ret = f->c->get(f->c, &f->k, &f->v, DB_NEXT);
+		f->passed += f->ret == 0;
+	}
 	if (f->ret != 0 && f->ret != DB_NOTFOUND) {
 		*error = xasprintf("reading %s: %s", what, db_strerror(f->ret));
 		return -1;
@@ -196,7 +200,7 @@ cmp_u64(const void *a, const void *b)
 /* Accounts and links, driven by memberships; pairs (owner << 32 | group) collected. */
 static int
 load_groups(struct rl_model *m, struct job_ctx *ctx, struct identity *id, DB *links,
-    uint64_t *n, char **error)
+    uint64_t *n, uint64_t *acc_counted, char **error)
 {
 	DB *mdb = identity_db(id, IDENT_MEMBERSHIP);
 	struct follow acc, lk;
@@ -244,6 +248,9 @@ load_groups(struct rl_model *m, struct job_ctx *ctx, struct identity *id, DB *li
 			owner = RU_NONE;
 			if (follow_to(&acc, cur, curlen, &found, error, "accounts") != 0)
 				goto out;
+			/* Accounts count as read as the account cursor passes them. */
+			ctx->processed += (int64_t)(acc.passed - *acc_counted);
+			*acc_counted = acc.passed;
 			lfound = false;
 			if (found && lk.c != NULL && follow_to(&lk, cur, curlen, &lfound, error,
 			    RES_DB_ACCOUNT_LINKS) != 0)
@@ -333,7 +340,7 @@ rl_load(struct rl_model *m, struct job_ctx *ctx, struct identity *id,
     char **error)
 {
 	DB *overlay = NULL, *links = NULL;
-	uint64_t n = 0, owners, accounts, memberships;
+	uint64_t n = 0, owners, accounts, memberships, acc_counted = 0;
 	size_t a;
 	int res = JOB_RUN_FAILED;
 
@@ -360,16 +367,18 @@ rl_load(struct rl_model *m, struct job_ctx *ctx, struct identity *id,
 		goto out;
 	if (with_groups) {
 		job_ctx_step(ctx, "Reading accounts and memberships");
-		if ((res = load_groups(m, ctx, id, links, &n, error)) != JOB_RUN_OK)
+		if ((res = load_groups(m, ctx, id, links, &n, &acc_counted, error)) !=
+		    JOB_RUN_OK)
 			goto out;
-		/* Accounts without memberships were skipped over: count them as read. */
+		/* The accounts after the last one with memberships: count them as read. */
 		if (rl_count(id, true, &owners, &accounts, &memberships, error) != 0) {
 			res = JOB_RUN_FAILED;
 			goto out;
 		}
 		(void)owners;
 		(void)memberships;
-		ctx->processed += (int64_t)accounts;
+		if (accounts > acc_counted)
+			ctx->processed += (int64_t)(accounts - acc_counted);
 	}
 	job_ctx_progress(ctx);
 	res = JOB_RUN_OK;
