@@ -344,6 +344,27 @@ START_TEST(test_cancel_mid_run)
 	v = run_job(d, "role_generation", "attribute_source=source");
 	ck_assert_int_eq(tl_jint(v, "records_created"), (long long)nw);
 	yajl_tree_free(v);
+
+	/* policy_analysis cancelled while reading: nothing written, so the next run
+	 * creates what a run finds. */
+	tl_submit(d, id, "policy_analysis", "batch_size=50", "delay_ms=100", NULL);
+	ck_assert_msg(tl_wait_job(d, id, tl_pred_processed, &some, 30000, &jb) == 0,
+	    "never processed %lld records", (long long)some);
+	job_free(&jb);
+	ck_assert_int_eq(tl_jobctl(d, &r, "cancel", id, NULL), 0);
+	tl_run_free(&r);
+	ck_assert_int_eq(tl_job(d, id, false, &jb), 0);
+	ck_assert_int_eq(jb.status, JOB_CANCELLED);
+	ck_assert(jb.total_records > jb.records_processed);
+	ck_assert_int_eq(jb.records_created, 0);
+	job_free(&jb);
+	v = json_ok(d, (const char *const[]){"--json", "violations", "--limit", "1", NULL});
+	ck_assert_int_eq(YAJL_GET_ARRAY(tl_jget(v, "violations"))->len, 0);
+	yajl_tree_free(v);
+	v = run_job(d, "policy_analysis", NULL);
+	ck_assert(tl_jint(v, "records_created") > 0);
+	ck_assert_int_eq(tl_jint(v, "records_updated"), 0);
+	yajl_tree_free(v);
 }
 END_TEST
 
