@@ -715,7 +715,13 @@ START_TEST(test_file_errors)
 	conf_policy = NULL;
 	t = run(1, 0, NULL);
 	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
-	ck_assert_msg(strstr(t->error, "policy_file") != NULL, "%s", t->error);
+	ck_assert_str_eq(t->error, "no policy file: set policy_file in the [analysis] "
+	    "section of the configuration, or pass the policy_file parameter");
+	tfree(t);
+	t = run(1, 0, (const char *const[]){"policy_file=policies.ini", NULL});
+	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
+	ck_assert_str_eq(t->error, "parameter policy_file: 'policies.ini' is not an "
+	    "absolute path");
 	tfree(t);
 }
 END_TEST

@@ -345,6 +345,16 @@ cmp_cstr(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static char *
+dup_str(const char *s, size_t len)
+{
+	char *p = xmalloc(len + 1);
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
 static int
 check_roles(struct pol_run *r, char **error)
 {
@@ -388,7 +398,7 @@ check_roles(struct pol_run *r, char **error)
 				held = xcalloc(ents->via.array.size + 1, sizeof *held);
 				for (x = 0; x < ents->via.array.size; x++)
 					if (ents->via.array.ptr[x].type == MSGPACK_OBJECT_STR)
-						held[nheld++] = strndup(
+						held[nheld++] = dup_str(
 						    ents->via.array.ptr[x].via.str.ptr,
 						    ents->via.array.ptr[x].via.str.size);
 				if (nheld > 1)
@@ -754,8 +764,8 @@ run_policy_analysis(struct job_ctx *ctx, char **error)
 	msgpack_sbuffer_init(&r.dsb);
 
 	path = job_param_get(ctx->job, "policy_file");
-	if (path != NULL && *path == '\0') {
-		*error = xstrdup("parameter policy_file: empty path");
+	if (path != NULL && *path != '/') {
+		*error = xasprintf("parameter policy_file: '%s' is not an absolute path", path);
 		goto out;
 	}
 	if (path == NULL && ctx->conf != NULL && ctx->conf->policy_file[0] != '\0')
