@@ -397,7 +397,13 @@ fetch_new(struct mstate *st, char **error)
 		return -1;
 	if (rv == 0)
 		st->new_done = true;
-	else
+	else if (st->have_resume && bytes_cmp(st->nk, st->nklen, st->resume,
+	    st->resumelen) <= 0) {
+		/* Every key processed so far is below the next one of a sorted stream. */
+		*error = xasprintf("%s: records out of key order (internal error)",
+		    st->m->what);
+		return -1;
+	} else
 		st->have_new = true;
 	return 0;
 }
