@@ -216,6 +216,47 @@ START_TEST(bad_rows)
 }
 END_TEST
 
+START_TEST(long_lines)
+{
+	/* Lines longer than a word, read 8 bytes at a time: a NUL, invalid UTF-8, a quote
+	 * (the state machine then reads the line) in the first words and in the last bytes;
+	 * valid multi-byte UTF-8; a bare CR inside. */
+	static const char content[] = "alpha,beta,gamma\n"
+	    "0123\0" "5678901,b,c\n"
+	    "0123456789abcdef,b,xyzw\0\n"
+	    "\xc3\x28" "23456789,b,c\n"
+	    "0123456789abcdef,b,xy\xc3\n"
+	    "0123456789,\"b,\",c\n"
+	    "0123456789abcdef,b,\"c\"\n"
+	    "Zo\xc3\xab Smith,M\xc3\xbcnchen,\xe2\x82\xac\n"
+	    "0123456789\rabcdef,b,c\r\n";
+	const char *p = put("long.csv", content, sizeof content - 1);
+	size_t i;
+
+	for (i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
+		struct errs e = { "", 0 };
+		char *d = dump(p, bufsizes[i], &e);
+
+		ck_assert_str_eq(d, "0123456789|b,|c@6\n0123456789abcdef|b|c@7\n"
+		    "Zo\xc3\xab Smith|M\xc3\xbcnchen|\xe2\x82\xac@8\n"
+		    "0123456789\rabcdef|b|c@9\n");
+		ck_assert_int_eq(e.n, 4);
+		ck_assert_str_eq(e.text, "2:NUL byte in column 'alpha';"
+		    "3:NUL byte in column 'gamma';"
+		    "4:invalid UTF-8 in column 'alpha';"
+		    "5:invalid UTF-8 in column 'gamma';");
+		free(d);
+	}
+	{
+		uint64_t n = 0;
+		char *cause = NULL;
+
+		ck_assert_int_eq(csv_count_records(p, &n, &cause), 0);
+		ck_assert_uint_eq(n, 8); /* lines 2-9, bad ones included */
+	}
+}
+END_TEST
+
 START_TEST(counts)
 {
 	const char *p = PUT("cnt.csv", "a,b\n1,2\n\n\"3\n\",4\nbad\n5,6");
@@ -327,6 +368,7 @@ csv_suite(void)
 	tcase_add_test(tc, bom);
 	tcase_add_test(tc, columns_by_name);
 	tcase_add_test(tc, bad_rows);
+	tcase_add_test(tc, long_lines);
 	tcase_add_test(tc, counts);
 	tcase_add_test(tc, count_stops);
 	tcase_add_test(tc, open_errors);

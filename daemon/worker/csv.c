@@ -20,6 +20,8 @@ struct csv_reader {
 	char *path;
 	char *buf;
 	size_t bufsize, blen, bpos;
+	size_t qscan, qlimit; /* buf[qscan, qlimit) has no quote (when qvalid) */
+	bool qvalid;
 	bool eof;
 	uint64_t line;   /* current physical line, 1-based */
 
@@ -56,6 +58,7 @@ csv_getc(struct csv_reader *r)
 	if (r->bpos == r->blen) {
 		if (r->eof)
 			return -1;
+		r->qvalid = false; /* the buffer changes */
 		do
 			n = read(r->fd, r->buf, r->bufsize);
 		while (n == -1 && errno == EINTR);
@@ -243,15 +246,15 @@ rec_read(struct csv_reader *r, uint64_t *start_line)
 }
 
 /*
- * The fast path: the line at bpos, when it has no quote, fits the buffer and is shorter
- * than CSV_MAX_RECORD. 1 with *s (its start), *len (without the line end and a CR before
+ * The fast path: the line at bpos, when it fits the buffer, is shorter than CSV_MAX_RECORD
+ * and (if quotes) has no quote. 1 with *s (its start), *len (without the line end and a CR before
  * it) and *next (where the next record starts; the caller moves bpos there); 0 when the
  * state machine must read the record; 2 at end of file; -1 read error (errno).
  */
 static int
-line_fast(struct csv_reader *r, char **s, size_t *len, size_t *next, bool *nl)
+line_fast(struct csv_reader *r, bool quotes, char **s, size_t *len, size_t *next, bool *nl)
 {
-	char *p, *e;
+	char *p, *e, *q;
 	size_t avail, n;
 	ssize_t got;
 
@@ -279,6 +282,7 @@ line_fast(struct csv_reader *r, char **s, size_t *len, size_t *next, bool *nl)
 			r->bpos = 0;
 			r->blen = avail;
 		}
+		r->qvalid = false; /* the buffer changes */
 		do
 			got = read(r->fd, r->buf + r->blen, r->bufsize - r->blen);
 		while (got == -1 && errno == EINTR);
@@ -289,33 +293,24 @@ line_fast(struct csv_reader *r, char **s, size_t *len, size_t *next, bool *nl)
 		r->blen += (size_t)got;
 	}
 	n = (size_t)(e - p);
-	if (n + 2 > CSV_MAX_RECORD || memchr(p, '"', n) != NULL)
+	if (n + 2 > CSV_MAX_RECORD)
 		return 0;
+	if (quotes) {
+		/* One memchr per buffer and quote rather than one per line. */
+		if (!r->qvalid || r->bpos < r->qscan || (size_t)(e - r->buf) > r->qlimit) {
+			q = memchr(p, '"', avail);
+			r->qscan = r->bpos;
+			r->qlimit = q != NULL ? (size_t)(q - r->buf) : r->blen;
+			r->qvalid = true;
+		}
+		if ((size_t)(e - r->buf) > r->qlimit)
+			return 0;
+	}
 	if (n > 0 && p[n - 1] == '\r')
 		n--;
 	*s = p;
 	*len = n;
 	return 1;
-}
-
-/* No byte >= 0x80 and no NUL? (Then it is valid UTF-8 without NUL.) */
-static bool
-ascii_clean(const char *s, size_t n)
-{
-	const uint64_t hi = 0x8080808080808080ull, lo = 0x0101010101010101ull;
-	uint64_t w;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, s + i, 8);
-		if ((w & hi) != 0 || ((w - lo) & ~w & hi) != 0)
-			return false;
-	}
-	for (; i < n; i++) {
-		if ((unsigned char)s[i] >= 0x80 || s[i] == '\0')
-			return false;
-	}
-	return true;
 }
 
 static void
@@ -328,30 +323,72 @@ fields_reserve(struct csv_reader *r, size_t n)
 	}
 }
 
-/* Split the line [s, s + len) at its commas in place (each field NUL-terminated). */
-static void
-line_split(struct csv_reader *r, char *s, size_t len)
+/* 0x80 in each byte of w that is zero, 0 elsewhere. */
+static inline uint64_t
+zero_bytes(uint64_t w)
 {
-	char *p = s, *end = s + len, *q;
+	const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+
+	return ~(((w & low7) + low7) | w | low7);
+}
+
+/* A field of a line being split: it ends at offset pos. */
+static inline void
+line_field(struct csv_reader *r, char *s, size_t *start, size_t pos)
+{
+	if (r->nf == CSV_MAX_FIELDS) {
+		r->bad = "too many fields";
+		return;
+	}
+	fields_reserve(r, r->nf + 1);
+	r->fptr[r->nf] = s + *start;
+	r->flen[r->nf] = pos - *start;
+	r->nf++;
+	*start = pos + 1;
+}
+
+/*
+ * Split the line [s, s + len) at its commas in place (each field NUL-terminated), reading
+ * it a word at a time. 0 (and nothing written) if the line has a quote: the state machine
+ * takes it. 1 otherwise, with *clean telling whether it is valid UTF-8 without NUL.
+ */
+static int
+line_split(struct csv_reader *r, char *s, size_t len, bool *clean)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	const uint64_t quotes = ones * '"', commas = ones * ',';
+	uint64_t w, m, hi = 0, zero = 0;
+	size_t i = 0, start = 0, k;
+	unsigned char c;
 
 	r->nf = 0;
 	r->bad = NULL;
-	for (;;) {
-		if ((q = memchr(p, ',', (size_t)(end - p))) == NULL)
-			q = end;
-		if (r->nf == CSV_MAX_FIELDS) {
-			r->bad = "too many fields";
-			return;
-		}
-		fields_reserve(r, r->nf + 1);
-		r->fptr[r->nf] = p;
-		r->flen[r->nf] = (size_t)(q - p);
-		r->nf++;
-		*q = '\0';
-		if (q == end)
-			return;
-		p = q + 1;
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, s + i, 8);
+		hi |= w;
+		zero |= zero_bytes(w);
+		if (zero_bytes(w ^ quotes) != 0)
+			return 0;
+		for (m = zero_bytes(w ^ commas); m != 0; m &= m - 1)
+			line_field(r, s, &start, i + (size_t)__builtin_ctzll(m) / 8);
 	}
+	for (; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c == '"')
+			return 0;
+		if (c >= 0x80)
+			hi |= high;
+		if (c == 0)
+			zero |= high;
+		if (c == ',')
+			line_field(r, s, &start, i);
+	}
+	line_field(r, s, &start, len);
+	/* Commas are ASCII: the line is valid UTF-8 iff its fields are. */
+	*clean = zero == 0 && ((hi & high) == 0 || csv_utf8_valid(s, len));
+	for (k = 0; k < r->nf; k++)
+		((char *)(uintptr_t)r->fptr[k])[r->flen[k]] = '\0';
+	return 1;
 }
 
 static bool
@@ -512,7 +549,9 @@ csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 	int rv;
 
 	for (;;) {
-		rv = line_fast(r, &s, &len, &next, &nl);
+		rv = line_fast(r, false, &s, &len, &next, &nl);
+		if (rv == 1 && len > 0 && (rv = line_split(r, s, len, &clean)) == 0)
+			r->nf = 0; /* a quote: the state machine reads it from bpos */
 		if (rv == 1) {
 			line = r->line;
 			r->bpos = next;
@@ -520,11 +559,6 @@ csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 				r->line++;
 			if (len == 0)
 				continue; /* blank line */
-			/* Commas are ASCII: the line is valid UTF-8 without NUL iff its
-			 * fields are. */
-			clean = ascii_clean(s, len) || (csv_utf8_valid(s, len) &&
-			    memchr(s, '\0', len) == NULL);
-			line_split(r, s, len);
 			if (r->bad == NULL && r->nf != r->ncols) {
 				snprintf(r->badbuf, sizeof r->badbuf,
 				    "expected %zu fields, found %zu", r->ncols, r->nf);
@@ -532,7 +566,7 @@ csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 			}
 			if (r->bad == NULL && clean)
 				goto good;
-			goto check;
+			goto check; /* the fields' UTF-8 and NUL checks, one by one */
 		}
 		if (rv == 2)
 			return 0;
@@ -659,7 +693,7 @@ csv_count_records_stop(const char *path, uint64_t *n, bool (*stop)(void *), void
 	if ((r = reader_new(path, 0, cause)) == NULL)
 		return -1;
 	for (;;) {
-		rv = line_fast(r, &s, &len, &next, &nl);
+		rv = line_fast(r, true, &s, &len, &next, &nl);
 		if (rv == 1) {
 			r->bpos = next;
 			if (len > 0)
