@@ -65,8 +65,7 @@ reply_end(struct client *c)
 		ipc_writer_reset(w);
 		return;
 	}
-	ipc_peer_send(c->peer, w);
-	ipc_writer_reset(w);
+	commit_send(c->jsd, &c->out, c->peer, w);
 }
 
 void
@@ -91,8 +90,7 @@ reply_fail(struct client *c, uint32_t id, int status, const char *code, const ch
 		ipc_writer_reset(w);
 		return;
 	}
-	ipc_peer_send(c->peer, w);
-	ipc_writer_reset(w);
+	commit_send(c->jsd, &c->out, c->peer, w);
 }
 
 void
@@ -140,6 +138,7 @@ control_client_free(struct client *c)
 		return;
 	c->dead = true;
 	ev_timer_stop(jsd->loop, &c->idle_timer);
+	commit_outq_forget(jsd, &c->out);
 	if (c->peer != NULL) {
 		ipc_peer_free(c->peer);
 		c->peer = NULL;
@@ -310,6 +309,7 @@ control_client_new(struct jobsd *jsd, int fd, bool is_http)
 		free(c);
 		return (NULL);
 	}
+	commit_outq_init(&c->out, &c->peer);
 	ev_init(&c->idle_timer, idle_cb);
 	c->idle_timer.repeat = CONTROL_IDLE_TIMEOUT_MS / 1000.0;
 	c->idle_timer.data = c;

@@ -266,13 +266,13 @@ ops_submit(struct client *c, const struct ipc_msg *m)
 	} else
 		snprintf(j.requested_by, sizeof(j.requested_by), "%s", c->user);
 
-	if (store_job_alloc(jsd->store, &no, &cause) != 0) {
+	if (commit_job_alloc(jsd, &no, &cause) != 0) {
 		internal_error(c, m->id, "submit: job id", cause);
 		goto out;
 	}
 	j.no = no;
 	j.created_ms = time_now_ms();
-	if (store_job_put(jsd->store, &j, true, &cause) != 0) {
+	if (commit_job_put(jsd, &j, &cause) != 0) {
 		internal_error(c, m->id, "submit", cause);
 		goto out;
 	}

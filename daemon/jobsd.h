@@ -44,6 +44,16 @@
 struct jobsd;
 struct client;
 
+/* Output held back until the state transitions committed before it are durable (commit.c):
+ * one per peer, so that what a peer is sent keeps its order. */
+struct outq {
+	TAILQ_ENTRY(outq) entry;
+	struct ipc_writer w;
+	struct ipc_peer **peerp; /* the owner's peer pointer (NULL once closed) */
+	bool queued;
+};
+TAILQ_HEAD(outq_list, outq);
+
 /* A request waiting for a job to end (cancel of a running job). */
 struct waiter {
 	TAILQ_ENTRY(waiter) entry;
@@ -66,6 +76,7 @@ struct run {
 	struct job job; /* in-memory record: fresher than the store while running */
 	pid_t pid;
 	struct ipc_peer *peer;
+	struct outq out;
 	ev_timer start_timer; /* hello deadline, then linger after exit */
 	ev_timer kill_timer;  /* cancel grace / stop grace */
 	ev_timer flush_timer; /* coalesced progress commits */
@@ -103,6 +114,7 @@ struct client {
 	TAILQ_ENTRY(client) entry;
 	struct jobsd *jsd;
 	struct ipc_peer *peer;
+	struct outq out;
 	bool is_http;
 	bool authorized;
 	bool paused;
@@ -152,6 +164,13 @@ struct jobsd {
 	struct ipc_writer w; /* scratch writer for replies and worker messages */
 	uint32_t reply_id;    /* of the reply being built */
 	ev_check gc;          /* frees closed clients outside their callbacks */
+
+	/* commit.c: group commit */
+	bool unflushed;            /* transitions committed since the last log flush */
+	struct outq_list held;     /* output waiting for that flush */
+	ev_prepare commit_prepare; /* once per loop iteration: flush, then release */
+	ev_timer commit_retry;     /* a failed flush is retried */
+	uint64_t flushes;
 	bool gc_needed;
 	int exit_code;
 };
@@ -188,6 +207,24 @@ int spawn_resolve(const char *configured, const char *name, char *out, size_t ou
  * (NULL-terminated "K=V" strings). Returns the pid, or -1 and *cause. */
 pid_t spawn_child(const char *path, char *const argv[], int ipc_fd, const int *extra_fds,
 		  size_t nextra, const char *const *env_extra, char **cause);
+
+/* commit.c: group commit of the state transitions. Every transition is committed without
+ * fsync (commit_job_put); every message to a worker or a client goes through commit_send,
+ * which holds it while a transition is not yet durable; once per loop iteration (before
+ * the loop waits) one log flush makes them all durable and the held output is released.
+ * So a transition is durable before anyone is told, at one fsync per iteration. */
+void commit_init(struct jobsd *jsd);
+void commit_outq_init(struct outq *q, struct ipc_peer **peerp);
+void commit_outq_forget(struct jobsd *jsd, struct outq *q); /* drop its held output */
+int commit_job_alloc(struct jobsd *jsd, uint64_t *no, char **cause);
+int commit_job_put(struct jobsd *jsd, const struct job *j, char **cause);
+/* Send w's frames to peer through q now, or hold them; resets w. -1 if peer is NULL. */
+int commit_send(struct jobsd *jsd, struct outq *q, struct ipc_peer *peer,
+		struct ipc_writer *w);
+/* Make every committed transition durable now and release the held output: before an
+ * action that is not a message (SIGKILL after a cancel request). -1 if the flush failed
+ * (nothing is released). */
+int commit_flush(struct jobsd *jsd);
 
 /* supervisor.c */
 enum log_level supervisor_log_level(const char *name);

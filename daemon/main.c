@@ -125,7 +125,7 @@ write_pid_file(const char *path)
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1)
-		die("pid file %s: %s", tmp, strerror(errno));
+		die("pid file %s: %s", path, strerror(errno));
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (write(fd, buf, (size_t)n) != n || fsync(fd) == -1 || close(fd) == -1) {
 		unlink(tmp);
@@ -244,7 +244,10 @@ main(int argc, char **argv)
 		die("store %s: %s", jsd.conf.data_dir, cause);
 	if (supervisor_recover(&jsd, &cause) != 0)
 		die("recovery: %s", cause);
-	write_pid_file(jsd.conf.pid_file);
+	/* In the foreground the pid file is written only when the file names one: the
+	 * default's directory (/run/jobsd) need not exist for a manual run. */
+	if (!jsd.foreground || jsd.conf.pid_file_set)
+		write_pid_file(jsd.conf.pid_file);
 
 	supervisor_start(&jsd);
 	control_start(&jsd);
@@ -261,7 +264,9 @@ main(int argc, char **argv)
 
 	ev_run(jsd.loop, 0);
 
-	/* Shutdown: workers and listeners are gone (or were killed). */
+	/* Shutdown: workers and listeners are gone (or were killed). What is still held
+	 * for clients goes out once durable. */
+	commit_flush(&jsd);
 	control_close(&jsd);
 	{
 		struct client *c;
@@ -278,6 +283,8 @@ main(int argc, char **argv)
 			free(p);
 		}
 	}
+	ev_prepare_stop(jsd.loop, &jsd.commit_prepare);
+	ev_timer_stop(jsd.loop, &jsd.commit_retry);
 	store_close(jsd.store);
 	if (pid_written)
 		unlink(jsd.conf.pid_file);

@@ -35,6 +35,9 @@ void
 run_kill(struct run *r, int sig)
 {
 	if (r->pid > 0 && !r->exited) {
+		/* a kill can follow a cancel request: the request is durable first */
+		if (r->jsd->unflushed)
+			commit_flush(r->jsd);
 		if (kill(-r->pid, sig) == -1 && errno == ESRCH)
 			kill(r->pid, sig);
 		if (sig == SIGKILL)
@@ -75,7 +78,7 @@ run_send_start(struct run *r)
 		ipc_writer_reset(&jsd->w);
 		return (-1);
 	}
-	return (ipc_peer_send(r->peer, &jsd->w));
+	return (commit_send(jsd, &r->out, r->peer, &jsd->w));
 }
 
 int
@@ -92,7 +95,7 @@ run_send_cancel(struct run *r)
 		ipc_writer_reset(&jsd->w);
 		return (-1);
 	}
-	return (ipc_peer_send(r->peer, &jsd->w));
+	return (commit_send(jsd, &r->out, r->peer, &jsd->w));
 }
 
 static void
@@ -379,7 +382,7 @@ run_finish(struct run *r)
 	j->cpu_ms = r->cpu_ms;
 	j->max_rss_kb = r->max_rss_kb;
 	j->worker_pid = JOB_NULL;
-	if (store_job_put(jsd->store, j, true, &cause) != 0) {
+	if (commit_job_put(jsd, j, &cause) != 0) {
 		log_warnx("%s: cannot record the end of the job: %s", job_label(j->no), cause);
 		free(cause);
 		cause = NULL;
@@ -409,6 +412,7 @@ run_finish(struct run *r)
 	}
 	TAILQ_REMOVE(&jsd->runs, r, entry);
 	jsd->nruns--;
+	commit_outq_forget(jsd, &r->out);
 	job_free(j);
 	free(r->result_error);
 	free(r->peer_error);
@@ -479,7 +483,7 @@ run_start(struct jobsd *jsd, struct pend *p)
 		}
 		free(cause);
 		cause = NULL;
-		if (store_job_put(jsd->store, j, true, &cause) != 0) {
+		if (commit_job_put(jsd, j, &cause) != 0) {
 			log_warnx("%s: %s", job_label(j->no), cause);
 			free(cause);
 		}
@@ -504,6 +508,7 @@ run_start(struct jobsd *jsd, struct pend *p)
 	r->flush_timer.data = r;
 	ev_timer_start(jsd->loop, &r->start_timer);
 
+	commit_outq_init(&r->out, &r->peer);
 	r->peer = ipc_peer_new(jsd->loop, sv[0], on_worker_msg, on_worker_close, r);
 	if (r->peer == NULL) {
 		close(sv[0]);
@@ -514,7 +519,7 @@ run_start(struct jobsd *jsd, struct pend *p)
 	TAILQ_INSERT_TAIL(&jsd->runs, r, entry);
 	jsd->nruns++;
 
-	if (store_job_put(jsd->store, j, true, &cause) != 0) {
+	if (commit_job_put(jsd, j, &cause) != 0) {
 		log_warnx("%s: cannot record the start: %s", job_label(j->no), cause);
 		r->peer_error = xasprintf("cannot record the start: %s", cause);
 		free(cause);
@@ -544,7 +549,7 @@ run_cancel(struct jobsd *jsd, uint64_t no, const char *by, struct client *c,
 		j.status = JOB_CANCELLED;
 		j.end_ms = time_now_ms();
 		snprintf(j.cancelled_by, sizeof(j.cancelled_by), "%s", by != NULL ? by : "");
-		if (store_job_put(jsd->store, &j, true, &err) != 0) {
+		if (commit_job_put(jsd, &j, &err) != 0) {
 			log_warnx("%s: cannot record the cancel: %s", job_label(no), err);
 			free(err);
 			job_free(&j);
@@ -563,7 +568,7 @@ run_cancel(struct jobsd *jsd, uint64_t no, const char *by, struct client *c,
 			r->job.cancel_requested = true;
 			snprintf(r->job.cancelled_by, sizeof(r->job.cancelled_by), "%s",
 				 by != NULL ? by : "");
-			if (store_job_put(jsd->store, &r->job, true, &err) != 0) {
+			if (commit_job_put(jsd, &r->job, &err) != 0) {
 				log_warnx("%s: cannot record the cancel request: %s",
 					  job_label(no), err);
 				free(err);

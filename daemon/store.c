@@ -413,11 +413,14 @@ fail:
 	return (-1);
 }
 
+/* A joining role closes without writing the shared cache's dirty pages (DB_NOSYNC): what
+ * it committed is durable in the log, and the supervisor's checkpoints write the pages.
+ * Otherwise every worker's exit would sync meta.db (and the log before it). */
 static void
-store_close_db(DB **db)
+store_close_db(struct store *s, DB **db)
 {
 	if (*db != NULL) {
-		(*db)->close(*db, 0);
+		(*db)->close(*db, store_role_writes(s->role) ? 0 : DB_NOSYNC);
 		*db = NULL;
 	}
 }
@@ -431,15 +434,15 @@ store_close(struct store *s)
 		s->seq->close(s->seq, 0);
 		s->seq = NULL;
 	}
-	store_close_db(&s->bulk_idx);
-	store_close_db(&s->bulk_jobs);
-	store_close_db(&s->jobs_idx);
-	store_close_db(&s->jobs);
-	store_close_db(&s->seqdb);
-	store_close_db(&s->meta);
-	store_close_db(&s->joblog);
-	store_close_db(&s->token_hash);
-	store_close_db(&s->tokens);
+	store_close_db(s, &s->bulk_idx);
+	store_close_db(s, &s->bulk_jobs);
+	store_close_db(s, &s->jobs_idx);
+	store_close_db(s, &s->jobs);
+	store_close_db(s, &s->seqdb);
+	store_close_db(s, &s->meta);
+	store_close_db(s, &s->joblog);
+	store_close_db(s, &s->token_hash);
+	store_close_db(s, &s->tokens);
 	if (s->env != NULL) {
 		if (store_role_writes(s->role) && s->env_open && !s->panicked)
 			s->env->txn_checkpoint(s->env, 0, 0, 0);

@@ -63,6 +63,13 @@ int store_job_alloc(struct store *s, uint64_t *no, char **cause);
 /* Insert or replace j. durable: commit with fsync (state transitions); otherwise
  * DB_TXN_NOSYNC (progress). Keeps the secondary indices and the per status/type counts. */
 int store_job_put(struct store *s, const struct job *j, bool durable, char **cause);
+/* Group commit (the supervisor's state transitions): store_job_alloc and store_job_put
+ * committed with DB_TXN_WRITE_NOSYNC (the log is written to the file, so a crash of the
+ * process loses nothing, but not fsynced); store_log_flush then fsyncs the log up to
+ * everything committed so far, by anyone. Durable only once store_log_flush returned 0. */
+int store_job_alloc_nosync(struct store *s, uint64_t *no, char **cause);
+int store_job_put_nosync(struct store *s, const struct job *j, char **cause);
+int store_log_flush(struct store *s, char **cause);
 int store_job_get(struct store *s, uint64_t no, struct job *j, char **cause); /* NOTFOUND */
 /* The raw encoded record (for readers that only forward it); *data is malloc'd. */
 int store_job_get_raw(struct store *s, uint64_t no, void **data, size_t *len, char **cause);

@@ -147,18 +147,30 @@ alloc_txn(struct store *s, DB_TXN *txn, void *arg)
 	return (store_job_alloc_n(s, txn, 1, &a->no, &a->cause));
 }
 
-int
-store_job_alloc(struct store *s, uint64_t *no, char **cause)
+static int
+job_alloc(struct store *s, uint64_t *no, uint32_t flags, char **cause)
 {
 	struct alloc_arg a = {0, NULL};
 
-	if (store_with_txn(s, 0, alloc_txn, &a, cause) != 0) {
+	if (store_with_txn(s, flags, alloc_txn, &a, cause) != 0) {
 		if (a.cause != NULL)
 			store_set_cause(cause, a.cause);
 		return (-1);
 	}
 	*no = a.no;
 	return (0);
+}
+
+int
+store_job_alloc(struct store *s, uint64_t *no, char **cause)
+{
+	return (job_alloc(s, no, 0, cause));
+}
+
+int
+store_job_alloc_nosync(struct store *s, uint64_t *no, char **cause)
+{
+	return (job_alloc(s, no, DB_TXN_WRITE_NOSYNC, cause));
 }
 
 /* --- bulk load (datagen) ---------------------------------------------------- */
@@ -451,8 +463,8 @@ put_txn(struct store *s, DB_TXN *txn, void *arg)
 	return (store_counts_add(s, txn, (const int64_t (*)[JOB_TYPE_COUNT])delta, &a->cause));
 }
 
-int
-store_job_put(struct store *s, const struct job *j, bool durable, char **cause)
+static int
+job_put(struct store *s, const struct job *j, uint32_t flags, char **cause)
 {
 	struct put_arg a;
 	msgpack_sbuffer buf;
@@ -476,7 +488,7 @@ store_job_put(struct store *s, const struct job *j, bool durable, char **cause)
 	a.j = j;
 	a.buf = &buf;
 	a.old.flags = DB_DBT_REALLOC;
-	r = store_with_txn(s, durable ? 0 : DB_TXN_NOSYNC, put_txn, &a, cause);
+	r = store_with_txn(s, flags, put_txn, &a, cause);
 	free(a.old.data);
 	msgpack_sbuffer_destroy(&buf);
 	if (r != 0) {
@@ -488,6 +500,30 @@ store_job_put(struct store *s, const struct job *j, bool durable, char **cause)
 	 * passed) so that log files are removed and recovery stays short. */
 	if ((r = s->env->txn_checkpoint(s->env, STORE_CKP_KBYTES, STORE_CKP_MINUTES, 0)) != 0)
 		log_warnx("checkpoint: %s", db_strerror(r));
+	return (0);
+}
+
+int
+store_job_put(struct store *s, const struct job *j, bool durable, char **cause)
+{
+	return (job_put(s, j, durable ? 0 : DB_TXN_NOSYNC, cause));
+}
+
+int
+store_job_put_nosync(struct store *s, const struct job *j, char **cause)
+{
+	return (job_put(s, j, DB_TXN_WRITE_NOSYNC, cause));
+}
+
+int
+store_log_flush(struct store *s, char **cause)
+{
+	int ret;
+
+	if ((ret = s->env->log_flush(s->env, NULL)) != 0) {
+		store_set_cause(cause, store_cause(s, ret, "log flush"));
+		return (-1);
+	}
 	return (0);
 }
 

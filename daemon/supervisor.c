@@ -399,6 +399,7 @@ supervisor_init(struct jobsd *jsd)
 	TAILQ_INIT(&jsd->pending);
 	TAILQ_INIT(&jsd->runs);
 	TAILQ_INIT(&jsd->clients);
+	TAILQ_INIT(&jsd->held);
 	ipc_writer_init(&jsd->w);
 	jsd->ctl_fd = -1;
 	jsd->euid = geteuid();
@@ -419,6 +420,7 @@ supervisor_start(struct jobsd *jsd)
 	ev_signal_start(loop, &jsd->sig_hup);
 	ev_signal_start(loop, &jsd->sig_chld);
 	signal(SIGPIPE, SIG_IGN);
+	commit_init(jsd);
 
 	ev_timer_init(&jsd->retry_timer, retry_cb, SPAWN_RETRY_S, 0.0);
 	jsd->retry_timer.data = jsd;
