@@ -254,6 +254,8 @@ set_key(struct ctx *x, const struct key *k, const char *value)
 	char *base = (char *)x->c;
 	long long v;
 
+	if (k->off == offsetof(struct config, pid_file) && k->sect == S_MAIN)
+		x->c->pid_file_set = true;
 	switch (k->type) {
 	case K_PATH:
 	case K_STR:
