@@ -2,178 +2,44 @@
  * roles written straight into a temp store, with policy files written by the tests; every
  * expected violation, decision and counter is worked out by hand in the comments. */
 #include <check.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <msgpack.h>
 
-#include "identity.h"
+#include "lib/analysis_fixture.h"
 #include "lib/testlib.h"
 #include "results.h"
-#include "store.h"
-#include "worker/jobctx.h"
 
 Suite *policy_suite(void);
-
-static char tmpdir[PATH_MAX];
-static struct store *store;
-static struct identity *ident;
-
-struct tjob {
-	struct job job;
-	struct worker_conf conf;
-	struct job_ctx ctx;
-	char *error;
-	int rv;
-	char log[8192];
-	char steps[1024];
-	int cancel_calls;
-	int cancel_on;
-	int64_t last_processed;
-	bool progress_went_back;
-};
 
 static void
 setup(void)
 {
-	char *cause = NULL;
-
-	tl_mkdtemp(tmpdir, "policy");
-	if (store_open(tmpdir, STORE_SUPERVISOR, &store, &cause) != 0)
-		ck_abort_msg("store_open: %s", cause);
-	if (identity_open(store, &ident, &cause) != 0)
-		ck_abort_msg("identity_open: %s", cause);
+	af_setup("policy", AF_IDENTITY);
 }
 
 static void
 teardown(void)
 {
-	identity_close(ident);
-	ident = NULL;
-	store_close(store);
-	store = NULL;
-	tl_rm_rf(tmpdir);
+	af_teardown();
 }
 
 /* --- data ------------------------------------------------------------------------- */
 
 static void
-put(enum ident_type t, const char *key, size_t klen, struct ident_field *f, size_t n)
-{
-	msgpack_sbuffer sb;
-	char *cause = NULL;
-
-	msgpack_sbuffer_init(&sb);
-	identity_encode(&sb, f, n, 1);
-	if (identity_put(ident, NULL, t, key, klen, sb.data, sb.size, &cause) != 0)
-		ck_abort_msg("identity_put: %s", cause);
-	msgpack_sbuffer_destroy(&sb);
-}
-
-static void
-addf(struct ident_field *f, size_t *n, const char *name, const char *v)
-{
-	if (v == NULL)
-		return;
-	f[*n].name = name;
-	f[*n].value = v;
-	f[*n].len = strlen(v);
-	(*n)++;
-}
-
-static void
 own(const char *id, const char *dept, const char *title)
 {
-	struct ident_field f[4];
-	size_t n = 0;
-
-	addf(f, &n, "id", id);
-	addf(f, &n, "department", dept);
-	addf(f, &n, "title", title);
-	addf(f, &n, "modified_at", "2025-01-01T00:00:00Z");
-	put(IDENT_OWNER, id, strlen(id), f, n);
+	af_record(IDENT_OWNER, id, "department", dept, "title", title, "modified_at",
+	    "2025-01-01T00:00:00Z", NULL);
 }
 
 static void
 acc(const char *id, const char *owner, const char *app, const char *status)
 {
-	struct ident_field f[5];
-	size_t n = 0;
-
-	addf(f, &n, "id", id);
-	addf(f, &n, "application_id", app);
-	addf(f, &n, "owner_id", owner);
-	addf(f, &n, "status", status);
-	addf(f, &n, "modified_at", "2025-01-01T00:00:00Z");
-	put(IDENT_ACCOUNT, id, strlen(id), f, n);
-}
-
-static void
-mkey(char *k, size_t *len, const char *a, const char *g)
-{
-	*len = strlen(a) + 1 + strlen(g);
-	memcpy(k, a, strlen(a) + 1);
-	memcpy(k + strlen(a) + 1, g, strlen(g));
-}
-
-static void
-mem(const char *a, const char *g)
-{
-	struct ident_field f[3];
-	size_t n = 0, klen;
-	char k[256];
-
-	addf(f, &n, "account_id", a);
-	addf(f, &n, "group_id", g);
-	addf(f, &n, "modified_at", "2025-01-01T00:00:00Z");
-	mkey(k, &klen, a, g);
-	put(IDENT_MEMBERSHIP, k, klen, f, n);
-}
-
-static void
-unmem(const char *a, const char *g)
-{
-	size_t klen;
-	char k[256], *cause = NULL;
-
-	mkey(k, &klen, a, g);
-	ck_assert_int_eq(identity_del(ident, NULL, IDENT_MEMBERSHIP, k, klen, &cause), 0);
-}
-
-/* A results record {f1: v1, f2: v2, "_from"/"_job"} the way enrichment writes them. */
-static void
-res_put(const char *dbname, const char *key, const char *f1, const char *v1,
-    const char *f2, const char *v2)
-{
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	DB *db;
-	DBT k, v;
-	char *cause = NULL;
-
-	ck_assert_int_eq(store_db_open(store, dbname, DB_BTREE, 0, &db, &cause), 0);
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, f2 != NULL ? 3 : 2);
-	msgpack_pack_str_with_body(&pk, f1, strlen(f1));
-	msgpack_pack_str_with_body(&pk, v1, strlen(v1));
-	if (f2 != NULL) {
-		msgpack_pack_str_with_body(&pk, f2, strlen(f2));
-		msgpack_pack_str_with_body(&pk, v2, strlen(v2));
-	}
-	msgpack_pack_str_with_body(&pk, "_job", 4);
-	msgpack_pack_uint64(&pk, 99);
-	memset(&k, 0, sizeof k);
-	memset(&v, 0, sizeof v);
-	k.data = (void *)(uintptr_t)key;
-	k.size = (u_int32_t)strlen(key);
-	v.data = sb.data;
-	v.size = (u_int32_t)sb.size;
-	ck_assert_int_eq(db->put(db, NULL, &k, &v, 0), 0);
-	msgpack_sbuffer_destroy(&sb);
-	db->close(db, 0);
+	af_record(IDENT_ACCOUNT, id, "application_id", app, "owner_id", owner, "status", status,
+	    "modified_at", "2025-01-01T00:00:00Z", NULL);
 }
 
 /* A role record as role_generation writes it (only entitlements matter here). */
@@ -182,14 +48,10 @@ role_put(const char *name, const char *const *ents)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	DB *db;
-	DBT k, v;
-	char *cause = NULL;
 	size_t n = 0, i;
 
 	while (ents[n] != NULL)
 		n++;
-	ck_assert_int_eq(store_db_open(store, RES_DB_ROLES, DB_BTREE, 0, &db, &cause), 0);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 3);
@@ -201,226 +63,24 @@ role_put(const char *name, const char *const *ents)
 		msgpack_pack_str_with_body(&pk, ents[i], strlen(ents[i]));
 	msgpack_pack_str_with_body(&pk, "_job", 4);
 	msgpack_pack_uint64(&pk, 1);
-	memset(&k, 0, sizeof k);
-	memset(&v, 0, sizeof v);
-	k.data = (void *)(uintptr_t)name;
-	k.size = (u_int32_t)strlen(name);
-	v.data = sb.data;
-	v.size = (u_int32_t)sb.size;
-	ck_assert_int_eq(db->put(db, NULL, &k, &v, 0), 0);
+	af_db_put(RES_DB_ROLES, name, &sb);
 	msgpack_sbuffer_destroy(&sb);
-	db->close(db, 0);
 }
 
 /* --- running -------------------------------------------------------------------- */
 
-static void
-t_step(struct job_ctx *ctx, const char *step, int64_t total)
-{
-	struct tjob *t = ctx->arg;
-	size_t len = strlen(t->steps);
-
-	snprintf(t->steps + len, sizeof t->steps - len, "%s;", step);
-}
-
-static void
-t_progress(struct job_ctx *ctx)
-{
-	struct tjob *t = ctx->arg;
-
-	if (ctx->processed < t->last_processed)
-		t->progress_went_back = true;
-	t->last_processed = ctx->processed;
-}
-
-static void
-t_log(struct job_ctx *ctx, int level, const char *text)
-{
-	struct tjob *t = ctx->arg;
-	size_t len = strlen(t->log);
-
-	snprintf(t->log + len, sizeof t->log - len, "%s\n", text);
-}
-
-static bool
-t_cancelled(struct job_ctx *ctx)
-{
-	struct tjob *t = ctx->arg;
-
-	return ++t->cancel_calls == t->cancel_on;
-}
-
 static const char *conf_policy; /* the configuration's policy_file for run() */
 
 /* Run policy_analysis as job number no with parameters "k=v" (NULL-terminated). */
-static struct tjob *
+static struct af_job *
 run(uint64_t no, int cancel_on, const char *const *params)
 {
-	struct tjob *t = calloc(1, sizeof *t);
-	char *cause = NULL, kv[256], *eq;
+	struct af_job *t = af_job_new(JOB_POLICY_ANALYSIS, no, params);
 
-	job_init(&t->job);
-	t->job.no = no;
-	t->job.type = JOB_POLICY_ANALYSIS;
-	for (; params != NULL && *params != NULL; params++) {
-		snprintf(kv, sizeof kv, "%s", *params);
-		eq = strchr(kv, '=');
-		ck_assert(eq != NULL);
-		*eq = '\0';
-		job_param_add(&t->job, kv, eq + 1);
-	}
-	snprintf(t->conf.data_dir, sizeof t->conf.data_dir, "%s", tmpdir);
-	t->conf.progress_interval_ms = 0;
 	if (conf_policy != NULL)
 		snprintf(t->conf.policy_file, sizeof t->conf.policy_file, "%s", conf_policy);
-	ck_assert_int_eq(job_ctx_init(&t->ctx, store, &t->job, &t->conf, &cause), 0);
-	t->ctx.on_step = t_step;
-	t->ctx.on_progress = t_progress;
-	t->ctx.on_log = t_log;
-	t->ctx.on_cancelled = t_cancelled;
-	t->ctx.arg = t;
-	t->cancel_on = cancel_on;
-	t->rv = job_run(&t->ctx, &t->error);
+	af_job_run(t, cancel_on);
 	return t;
-}
-
-static void
-tfree(struct tjob *t)
-{
-	free(t->error);
-	job_free(&t->job);
-	free(t);
-}
-
-static void
-expect(struct tjob *t, int rv, int64_t c, int64_t u, int64_t d)
-{
-	ck_assert_msg(t->rv == rv, "rv %d, error %s, log:\n%s", t->rv,
-	    t->error ? t->error : "-", t->log);
-	ck_assert_msg(t->ctx.created == c && t->ctx.updated == u && t->ctx.deleted == d,
-	    "counters %lld/%lld/%lld, want %lld/%lld/%lld; log:\n%s",
-	    (long long)t->ctx.created, (long long)t->ctx.updated, (long long)t->ctx.deleted,
-	    (long long)c, (long long)u, (long long)d, t->log);
-}
-
-/* --- reading results --------------------------------------------------------------- */
-
-struct text {
-	char *s;
-	size_t len, cap;
-};
-
-static void
-tput(struct text *t, const char *p, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		t->cap = (t->len + n + 1) * 2;
-		t->s = realloc(t->s, t->cap);
-	}
-	memcpy(t->s + t->len, p, n);
-	t->len += n;
-	t->s[t->len] = '\0';
-}
-
-static void
-tputs(struct text *t, const char *p)
-{
-	tput(t, p, strlen(p));
-}
-
-static void
-render(struct text *t, const msgpack_object *o)
-{
-	char num[32];
-	uint32_t i;
-
-	switch (o->type) {
-	case MSGPACK_OBJECT_STR:
-		tput(t, o->via.str.ptr, o->via.str.size);
-		break;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		snprintf(num, sizeof num, "%llu", (unsigned long long)o->via.u64);
-		tputs(t, num);
-		break;
-	case MSGPACK_OBJECT_ARRAY:
-		tputs(t, "[");
-		for (i = 0; i < o->via.array.size; i++) {
-			if (i > 0)
-				tputs(t, ",");
-			render(t, &o->via.array.ptr[i]);
-		}
-		tputs(t, "]");
-		break;
-	case MSGPACK_OBJECT_NIL:
-		tputs(t, "nil");
-		break;
-	default:
-		tputs(t, "?");
-		break;
-	}
-}
-
-/* Every record of a results db as "key field=value ...\n" (fields without "_"), or with
- * raw true the exact bytes of keys and values (hex). */
-static char *
-dump(const char *dbname, bool raw)
-{
-	struct text t = {NULL, 0, 0};
-	msgpack_unpacked u;
-	DB *db;
-	DBC *c;
-	DBT k, v;
-	char *cause = NULL, hex[4];
-	size_t off, i;
-	uint32_t j;
-
-	tputs(&t, "");
-	ck_assert_int_eq(store_db_open(store, dbname, DB_BTREE, 0, &db, &cause), 0);
-	ck_assert_int_eq(db->cursor(db, NULL, &c, 0), 0);
-	memset(&k, 0, sizeof k);
-	memset(&v, 0, sizeof v);
-	msgpack_unpacked_init(&u);
-	while (c->get(c, &k, &v, DB_NEXT) == 0) {
-		for (i = 0; i < k.size; i++)
-			tput(&t, ((char *)k.data)[i] == '\x1f' ? "/" : (char *)k.data + i, 1);
-		if (raw) {
-			tputs(&t, " ");
-			for (i = 0; i < v.size; i++) {
-				snprintf(hex, sizeof hex, "%02x", ((unsigned char *)v.data)[i]);
-				tputs(&t, hex);
-			}
-			tputs(&t, "\n");
-			continue;
-		}
-		off = 0;
-		ck_assert(msgpack_unpack_next(&u, v.data, v.size, &off) ==
-		    MSGPACK_UNPACK_SUCCESS);
-		ck_assert(u.data.type == MSGPACK_OBJECT_MAP);
-		for (j = 0; j < u.data.via.map.size; j++) {
-			const msgpack_object_kv *kv = &u.data.via.map.ptr[j];
-
-			if (kv->key.via.str.size > 0 && kv->key.via.str.ptr[0] == '_')
-				continue;
-			tputs(&t, " ");
-			tput(&t, kv->key.via.str.ptr, kv->key.via.str.size);
-			tputs(&t, "=");
-			render(&t, &kv->val);
-		}
-		tputs(&t, "\n");
-	}
-	msgpack_unpacked_destroy(&u);
-	c->close(c);
-	db->close(db, 0);
-	return t.s;
-}
-
-static void
-expect_dump(const char *dbname, const char *want)
-{
-	char *got = dump(dbname, false);
-
-	ck_assert_msg(strcmp(got, want) == 0, "%s:\n%s\nwant:\n%s", dbname, got, want);
-	free(got);
 }
 
 static char *
@@ -428,7 +88,7 @@ write_policy(const char *name, const char *text)
 {
 	char *path;
 
-	if (asprintf(&path, "%s/%s", tmpdir, name) == -1)
+	if (asprintf(&path, "%s/%s", af.dir, name) == -1)
 		ck_abort_msg("asprintf");
 	tl_write_file(path, text);
 	return path;
@@ -470,26 +130,26 @@ main_data(void)
 	own("o4", "it", "admin");
 	own("o5", NULL, "admin");
 	own("o6", NULL, "admin");
-	res_put(RES_DB_OWNER_OVERLAY, "o6", "department", "security", NULL, NULL);
+	af_res_put(RES_DB_OWNER_OVERLAY, "o6", "department", "security", NULL, NULL);
 	acc("a1", "o1", "app-ad", "active");
-	mem("a1", "g-entry");
-	mem("a1", "g-approve");
-	mem("a1", "g-admin");
+	af_membership("a1", "g-entry");
+	af_membership("a1", "g-approve");
+	af_membership("a1", "g-admin");
 	acc("a2", "o2", "app-ad", "disabled");
-	mem("a2", "g-entry");
+	af_membership("a2", "g-entry");
 	acc("a3a", "o3", "app-sap", "active");
-	mem("a3a", "g-x");
-	mem("a3a", "g-admin");
-	mem("a3a", "g-w");
+	af_membership("a3a", "g-x");
+	af_membership("a3a", "g-admin");
+	af_membership("a3a", "g-w");
 	acc("a3b", "o3", "app-sap", "disabled");
-	mem("a3b", "g-z");
+	af_membership("a3b", "g-z");
 	acc("a4", "o4", "app-hr", "active");
-	mem("a4", "g-x");
+	af_membership("a4", "g-x");
 	acc("a5", "o5", "app-ad", "active");
-	mem("a5", "g-admin");
+	af_membership("a5", "g-admin");
 	acc("a6", NULL, "app-hr", "active");
-	res_put(RES_DB_ACCOUNT_LINKS, "a6", "owner_id", "o6", "rule", "email");
-	mem("a6", "g-admin");
+	af_res_put(RES_DB_ACCOUNT_LINKS, "a6", "owner_id", "o6", "rule", "email");
+	af_membership("a6", "g-admin");
 	role_put("r-big", (const char *const[]){"g1", "g2", "g3", NULL});
 	role_put("r-ok", (const char *const[]){"g1", "g2", NULL});
 	role_put("r-sod", (const char *const[]){"g-approve", "g-entry", NULL});
@@ -562,39 +222,39 @@ static const char main_dump[] =
 
 START_TEST(test_evaluate)
 {
-	struct tjob *t;
+	struct af_job *t;
 	char *path, *raw1, *raw2, *d;
 
 	main_data();
 	path = write_policy("p.ini", main_policies);
 	conf_policy = path;
 	t = run(1, 0, NULL);
-	expect(t, JOB_RUN_OK, 16, 0, 0);
+	af_expect(t, JOB_RUN_OK, 16, 0, 0);
 	/* 6 owners read and checked, 7 accounts, 11 memberships, 4 roles, 7 accounts. */
 	ck_assert_int_eq(t->ctx.total, 6 * 2 + 7 + 11 + 4 + 7);
 	ck_assert_int_eq(t->ctx.processed, t->ctx.total);
 	ck_assert(!t->progress_went_back);
-	tfree(t);
-	expect_dump(RES_DB_VIOLATIONS, main_dump);
-	raw1 = dump(RES_DB_VIOLATIONS, true);
+	af_job_free(t);
+	af_expect_dump(RES_DB_VIOLATIONS, main_dump);
+	raw1 = af_dump(RES_DB_VIOLATIONS, true);
 
 	/* Nothing changed: all 16 still open, the records untouched. */
 	t = run(2, 0, NULL);
-	expect(t, JOB_RUN_OK, 0, 16, 0);
-	tfree(t);
-	raw2 = dump(RES_DB_VIOLATIONS, true);
+	af_expect(t, JOB_RUN_OK, 0, 16, 0);
+	af_job_free(t);
+	raw2 = af_dump(RES_DB_VIOLATIONS, true);
 	ck_assert_str_eq(raw1, raw2);
 	free(raw1);
 	free(raw2);
 
 	/* o1 gives up g-approve: sod-pair|owner|o1 resolved. a4 is disabled: its pending
 	 * decision goes, a reject appears. 1 created, 14 still open, 2 resolved. */
-	unmem("a1", "g-approve");
+	af_del_membership("a1", "g-approve");
 	acc("a4", "o4", "app-hr", "disabled");
 	t = run(3, 0, NULL);
-	expect(t, JOB_RUN_OK, 1, 14, 2);
-	tfree(t);
-	d = dump(RES_DB_VIOLATIONS, false);
+	af_expect(t, JOB_RUN_OK, 1, 14, 2);
+	af_job_free(t);
+	d = af_dump(RES_DB_VIOLATIONS, false);
 	ck_assert_msg(strstr(d, "sod-pair|owner|o1") == NULL, "%s", d);
 	ck_assert_msg(strstr(d, "account_rules|account|a4") == NULL, "%s", d);
 	ck_assert_msg(strstr(d, "reject-disabled|account|a4 policy=reject-disabled "
@@ -615,14 +275,14 @@ END_TEST
  * roles; a set of three held completely is one violation naming all three. */
 START_TEST(test_parameter_and_subjects)
 {
-	struct tjob *t;
+	struct af_job *t;
 	char *conf, *param, arg[PATH_MAX + 16];
 
 	own("o1", "x", "y");
 	acc("a1", "o1", "app", "active");
-	mem("a1", "g1");
-	mem("a1", "g2");
-	mem("a1", "g3");
+	af_membership("a1", "g1");
+	af_membership("a1", "g2");
+	af_membership("a1", "g3");
 	role_put("r1", (const char *const[]){"g1", "g2", NULL});
 	conf = write_policy("conf.ini", "[sod never-used]\nentitlements = q1, q2\n");
 	param = write_policy("param.ini", "[sod three]\nsubjects = owners\n"
@@ -630,17 +290,17 @@ START_TEST(test_parameter_and_subjects)
 	conf_policy = conf;
 	snprintf(arg, sizeof arg, "policy_file=%s", param);
 	t = run(1, 0, (const char *const[]){arg, NULL});
-	expect(t, JOB_RUN_OK, 1, 0, 0);
-	tfree(t);
-	expect_dump(RES_DB_VIOLATIONS, "three|owner|o1 policy=three kind=sod "
+	af_expect(t, JOB_RUN_OK, 1, 0, 0);
+	af_job_free(t);
+	af_expect_dump(RES_DB_VIOLATIONS, "three|owner|o1 policy=three kind=sod "
 	    "subject_kind=owner subject_id=o1 entitlements=[g1,g2,g3] detail=holds 3 of the 3 "
 	    "entitlements that must not be held together first_seen_job=1\n");
 
 	/* The configuration's file finds nothing: the violation is resolved. */
 	t = run(2, 0, NULL);
-	expect(t, JOB_RUN_OK, 0, 0, 1);
-	tfree(t);
-	expect_dump(RES_DB_VIOLATIONS, "");
+	af_expect(t, JOB_RUN_OK, 0, 0, 1);
+	af_job_free(t);
+	af_expect_dump(RES_DB_VIOLATIONS, "");
 	conf_policy = NULL;
 	free(conf);
 	free(param);
@@ -650,7 +310,7 @@ END_TEST
 static void
 expect_file_error(const char *text, const char *want)
 {
-	struct tjob *t;
+	struct af_job *t;
 	char *path = write_policy("bad.ini", text), *exp;
 
 	conf_policy = path;
@@ -661,14 +321,14 @@ expect_file_error(const char *text, const char *want)
 	ck_assert_msg(t->error != NULL && strcmp(t->error, exp) == 0, "got '%s'\nwant '%s'",
 	    t->error, exp);
 	free(exp);
-	tfree(t);
+	af_job_free(t);
 	conf_policy = NULL;
 	free(path);
 }
 
 START_TEST(test_file_errors)
 {
-	struct tjob *t;
+	struct af_job *t;
 
 	expect_file_error("[sod x]\nentitlements = a\n",
 	    ":1: [sod x] needs entitlements = at least two different group ids");
@@ -711,18 +371,18 @@ START_TEST(test_file_errors)
 	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
 	ck_assert_str_eq(t->error, "policy file /nonexistent/policies.ini: No such file or "
 	    "directory");
-	tfree(t);
+	af_job_free(t);
 	conf_policy = NULL;
 	t = run(1, 0, NULL);
 	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
 	ck_assert_str_eq(t->error, "no policy file: set policy_file in the [analysis] "
 	    "section of the configuration, or pass the policy_file parameter");
-	tfree(t);
+	af_job_free(t);
 	t = run(1, 0, (const char *const[]){"policy_file=policies.ini", NULL});
 	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
 	ck_assert_str_eq(t->error, "parameter policy_file: 'policies.ini' is not an "
 	    "absolute path");
-	tfree(t);
+	af_job_free(t);
 }
 END_TEST
 
@@ -730,7 +390,7 @@ END_TEST
  * indented line. */
 START_TEST(test_account_conditions)
 {
-	struct tjob *t;
+	struct af_job *t;
 	char *path;
 
 	acc("b1", NULL, "app-ad", "active");
@@ -742,9 +402,9 @@ START_TEST(test_account_conditions)
 	    "    AND application_id=app-sap\n");
 	conf_policy = path;
 	t = run(1, 0, NULL);
-	expect(t, JOB_RUN_OK, 3, 0, 0);
-	tfree(t);
-	expect_dump(RES_DB_VIOLATIONS,
+	af_expect(t, JOB_RUN_OK, 3, 0, 0);
+	af_job_free(t);
+	af_expect_dump(RES_DB_VIOLATIONS,
 	    "account_rules|account|b2 policy=account_rules kind=account_rule "
 	    "subject_kind=account subject_id=b2 entitlements=[] detail=no account rule "
 	    "matches: awaiting a decision decision=pending first_seen_job=1\n"
@@ -763,13 +423,13 @@ START_TEST(test_account_conditions)
 	    "[account_rule ok-2]\naction = approve\nmatch = application_id=app-sap\n");
 	conf_policy = path;
 	t = run(2, 0, NULL);
-	expect(t, JOB_RUN_OK, 3, 0, 3);
-	tfree(t);
+	af_expect(t, JOB_RUN_OK, 3, 0, 3);
+	af_job_free(t);
 	t = run(3, 0, NULL);
-	expect(t, JOB_RUN_OK, 0, 3, 0);
-	tfree(t);
+	af_expect(t, JOB_RUN_OK, 0, 3, 0);
+	af_job_free(t);
 	{
-		char *d = dump(RES_DB_VIOLATIONS, false);
+		char *d = af_dump(RES_DB_VIOLATIONS, false);
 
 		ck_assert_msg(strncmp(d, "ok-2|account|b3 ", 16) == 0, "%s", d);
 		ck_assert_int_eq(tl_count_lines(d, "decision=approve"), 3);
@@ -784,20 +444,20 @@ END_TEST
  * written, the previous run's violations stay. */
 START_TEST(test_cancel)
 {
-	struct tjob *t;
+	struct af_job *t;
 	char *path;
 
 	main_data();
 	path = write_policy("p.ini", main_policies);
 	conf_policy = path;
 	t = run(1, 0, (const char *const[]){"batch_size=1", NULL});
-	expect(t, JOB_RUN_OK, 16, 0, 0);
-	tfree(t);
+	af_expect(t, JOB_RUN_OK, 16, 0, 0);
+	af_job_free(t);
 	t = run(2, 2, (const char *const[]){"batch_size=1", NULL});
-	expect(t, JOB_RUN_CANCELLED, 0, 0, 0);
+	af_expect(t, JOB_RUN_CANCELLED, 0, 0, 0);
 	ck_assert(t->ctx.was_cancelled);
-	tfree(t);
-	expect_dump(RES_DB_VIOLATIONS, main_dump);
+	af_job_free(t);
+	af_expect_dump(RES_DB_VIOLATIONS, main_dump);
 	conf_policy = NULL;
 	free(path);
 }
