@@ -65,7 +65,9 @@ commit_send(struct jobsd *jsd, struct outq *q, struct ipc_peer *peer, struct ipc
 		ipc_writer_reset(w);
 		return (-1);
 	}
-	if (!jsd->unflushed && !q->queued)
+	/* While the store is recovered nothing new is committed (recovery.c): what is sent
+	 * then reports nothing unflushed, unless it follows held output of the same peer. */
+	if ((!jsd->unflushed || jsd->recovering) && !q->queued)
 		return (ipc_peer_send(peer, w));
 	msgpack_sbuffer_write(&q->w.buf, w->buf.data, w->buf.size);
 	ipc_writer_reset(w);
@@ -97,6 +99,8 @@ commit_flush(struct jobsd *jsd)
 {
 	char *cause = NULL;
 
+	if (jsd->recovering || jsd->store == NULL)
+		return (-1); /* held until the store is open again (recovery.c) */
 	if (jsd->unflushed) {
 		if (store_log_flush(jsd->store, &cause) != 0) {
 			log_warnx("cannot make the job records durable: %s; holding %s replies",

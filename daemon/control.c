@@ -220,6 +220,11 @@ on_client_msg(struct ipc_peer *p, const struct ipc_msg *m, void *arg)
 		reply_fail(c, m->id, 503, IPC_ERR_UNAVAILABLE, NULL, "jobsd is stopping");
 		return;
 	}
+	if (c->jsd->recovering && m->type != MSG_CTL_PING) {
+		reply_fail(c, m->id, 503, IPC_ERR_UNAVAILABLE, NULL,
+			   "jobsd is recovering its store; try again shortly");
+		return;
+	}
 	if (handlers[i].fn(c, m) == -1)
 		control_drop(c);
 }
@@ -231,7 +236,8 @@ on_client_close(struct ipc_peer *p, const char *reason, void *arg)
 
 	if (!c->is_http || !c->jsd->stopping)
 		log_debug("client %s: closed: %s", c->user, reason);
-	if (c->is_http && !c->jsd->stopping && c->hproc != NULL && !c->hproc->restart_now)
+	if (c->is_http && !c->jsd->stopping && !c->jsd->recovering && c->hproc != NULL &&
+	    !c->hproc->restart_now)
 		log_warnx("jobsd-http connection closed: %s", reason);
 	control_client_free(c);
 }

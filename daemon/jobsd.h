@@ -62,6 +62,15 @@ struct waiter {
 };
 TAILQ_HEAD(waiter_list, waiter);
 
+/* The end of a job that could not be recorded while the store was being recovered
+ * (recovery.c), with the cancel requests waiting for it. */
+struct deferred {
+	TAILQ_ENTRY(deferred) entry;
+	struct job job;
+	struct waiter_list waiters;
+};
+TAILQ_HEAD(deferred_list, deferred);
+
 /* A job waiting to start, in submission order. */
 struct pend {
 	TAILQ_ENTRY(pend) entry;
@@ -171,6 +180,12 @@ struct jobsd {
 	ev_prepare commit_prepare; /* once per loop iteration: flush, then release */
 	ev_timer commit_retry;     /* a failed flush is retried */
 	uint64_t flushes;
+
+	/* recovery.c: in-place recovery of the store */
+	bool recovering;
+	int recovery_phase;
+	ev_timer recovery_timer;
+	struct deferred_list deferred;
 	bool gc_needed;
 	int exit_code;
 };
@@ -226,6 +241,23 @@ int commit_send(struct jobsd *jsd, struct outq *q, struct ipc_peer *peer,
  * (nothing is released). */
 int commit_flush(struct jobsd *jsd);
 
+/* recovery.c: when failchk says the environment needs recovery (a process died inside
+ * Berkeley DB), recover in place: no job starts, workers are told to stop (SIGKILL after
+ * RECOVERY_GRACE_MS), REST listeners are stopped, requests get 503; once every child is
+ * gone (at most RECOVERY_WAIT_MS more) the store is closed and opened again with recovery,
+ * the ends of the jobs that were running are recorded, the queue is rebuilt from the store
+ * and everything resumes. If the store cannot be opened again, jobsd exits 1. */
+#define RECOVERY_GRACE_MS 2000
+#define RECOVERY_WAIT_MS 5000
+#define RECOVERY_REASON "interrupted: store recovery"
+void recovery_init(struct jobsd *jsd);
+void recovery_begin(struct jobsd *jsd, const char *why);
+/* Keep j's end (copied) and move its waiters, to be recorded after the recovery. */
+void recovery_defer(struct jobsd *jsd, const struct job *j, struct waiter_list *waiters);
+void recovery_check(struct jobsd *jsd); /* after a child was reaped */
+void recovery_forget_client(struct jobsd *jsd, struct client *c);
+void recovery_free(struct jobsd *jsd); /* at exit: ends never recorded (next start does) */
+
 /* supervisor.c */
 enum log_level supervisor_log_level(const char *name);
 void supervisor_init(struct jobsd *jsd);
@@ -253,11 +285,17 @@ void run_reap(struct jobsd *jsd); /* wait4 every exited child */
 int run_cancel(struct jobsd *jsd, uint64_t no, const char *by, struct client *c, uint32_t id,
 	       struct job *out, int *status, char **cause);
 void run_forget_client(struct jobsd *jsd, struct client *c); /* drop its waiters */
+/* Answer (and free) the cancel requests waiting for j to end. */
+void run_answer_waiters(struct waiter_list *waiters, const struct job *j);
 
 /* listeners.c: jobsd-http processes and their listening sockets. */
 int http_open_listeners(struct jobsd *jsd, char **cause);
 void http_start(struct jobsd *jsd);
 void http_stop(struct jobsd *jsd);
+/* Recovery: signal every listener (no restart while jsd->recovering), keep the sockets;
+ * then start them all again. */
+void http_pause(struct jobsd *jsd, int sig);
+void http_resume(struct jobsd *jsd);
 void http_restart(struct jobsd *jsd);
 bool http_reap(struct jobsd *jsd, pid_t pid, int wstatus);
 void http_client_closed(struct jobsd *jsd, struct client *c);

@@ -127,7 +127,7 @@ restart_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct hproc *hp = w->data;
 
-	if (!hp->jsd->stopping && hp->pid == 0)
+	if (!hp->jsd->stopping && !hp->jsd->recovering && hp->pid == 0)
 		hproc_spawn(hp);
 }
 
@@ -219,8 +219,9 @@ http_reap(struct jobsd *jsd, pid_t pid, int wstatus)
 		return (false);
 	hp->pid = 0;
 	worker_exit_describe(wstatus, desc, sizeof(desc));
-	if (jsd->stopping) {
+	if (jsd->stopping || jsd->recovering) {
 		log_debug("jobsd-http[%d] %s", hp->slot, desc);
+		recovery_check(jsd);
 		return (true);
 	}
 	if (hp->restart_now) {
@@ -281,6 +282,36 @@ http_restart(struct jobsd *jsd)
 	if (jsd->nhprocs > 0)
 		log_info("restarting %zu jobsd-http processes for the new configuration",
 			 jsd->nhprocs);
+}
+
+void
+http_pause(struct jobsd *jsd, int sig)
+{
+	size_t i;
+
+	for (i = 0; i < jsd->nhprocs; i++) {
+		struct hproc *hp = &jsd->hprocs[i];
+
+		ev_timer_stop(jsd->loop, &hp->restart_timer);
+		hp->restart_now = false;
+		if (hp->pid > 0 && kill(-hp->pid, sig) == -1)
+			kill(hp->pid, sig);
+	}
+}
+
+void
+http_resume(struct jobsd *jsd)
+{
+	size_t i;
+
+	for (i = 0; i < jsd->nhprocs; i++) {
+		struct hproc *hp = &jsd->hprocs[i];
+
+		if (hp->pid == 0 && !ev_is_active(&hp->restart_timer)) {
+			hp->failures = 0;
+			hproc_spawn(hp);
+		}
+	}
 }
 
 /* SIGTERM every listener (SIGKILL when called again), close the listening sockets. */

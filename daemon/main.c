@@ -283,6 +283,7 @@ main(int argc, char **argv)
 			free(p);
 		}
 	}
+	recovery_free(&jsd);
 	ev_prepare_stop(jsd.loop, &jsd.commit_prepare);
 	ev_timer_stop(jsd.loop, &jsd.commit_retry);
 	store_close(jsd.store);

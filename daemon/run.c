@@ -105,6 +105,8 @@ run_flush(struct run *r)
 
 	r->dirty = false;
 	r->last_flush_ms = time_monotonic_ms();
+	if (r->jsd->recovering || r->jsd->store == NULL)
+		return; /* the store is being recovered */
 	if (store_job_put(r->jsd->store, &r->job, false, &cause) != 0) {
 		log_warnx("%s: progress commit: %s", job_label(r->job.no), cause);
 		free(cause);
@@ -250,7 +252,7 @@ on_worker_msg(struct ipc_peer *p, const struct ipc_msg *m, void *arg)
 			level = LOG_LVL_INFO;
 		{
 			char *t = xstrndup(text, len);
-			if (store_job_log_append(r->jsd->store, j->no, time_now_ms(), (int)level,
+			if (!r->jsd->recovering && store_job_log_append(r->jsd->store, j->no, time_now_ms(), (int)level,
 						 t, &cause) != 0) {
 				log_warnx("%s: log append: %s", job_label(j->no), cause);
 				free(cause);
@@ -341,7 +343,6 @@ run_finish(struct run *r)
 {
 	struct jobsd *jsd = r->jsd;
 	struct job *j = &r->job;
-	struct waiter *wt;
 	char desc[128], *cause = NULL;
 	bool abnormal;
 
@@ -364,6 +365,10 @@ run_finish(struct run *r)
 		/* told to stop by us, not by a user: whatever it answered */
 		j->status = JOB_FAILED;
 		job_set_error(j, "interrupted: daemon stopped");
+	} else if (jsd->recovering && !j->cancel_requested) {
+		/* stopped by us for the store recovery (recovery.c) */
+		j->status = JOB_FAILED;
+		job_set_error(j, RECOVERY_REASON);
 	} else if ((r->have_result && r->result_cancelled) || j->cancel_requested) {
 		j->status = JOB_CANCELLED;
 	} else if (r->have_result) {
@@ -382,33 +387,29 @@ run_finish(struct run *r)
 	j->cpu_ms = r->cpu_ms;
 	j->max_rss_kb = r->max_rss_kb;
 	j->worker_pid = JOB_NULL;
-	if (commit_job_put(jsd, j, &cause) != 0) {
-		log_warnx("%s: cannot record the end of the job: %s", job_label(j->no), cause);
-		free(cause);
-		cause = NULL;
-	}
 	log_info("%s: %s %s%s%s (worker %ld %s)", job_label(j->no), job_type_name(j->type),
 		 job_status_name(j->status), j->error != NULL ? ": " : "",
 		 j->error != NULL ? j->error : "", (long)r->pid, desc);
-	if (abnormal && !r->have_result && !jsd->stopping) {
-		if (store_failchk(jsd->store, &cause) != 0) {
-			log_warnx("store needs recovery after worker %ld died: %s; stopping",
-				  (long)r->pid, cause);
-			free(cause);
-			jsd->exit_code = 1;
-			supervisor_stop(jsd, "store needs recovery");
-		}
+	/* A worker that died may have died inside Berkeley DB: release what it held before
+	 * touching the store (its mutexes could block us); if that is not enough, recover
+	 * in place (recovery.c) and record this end afterwards. */
+	if (abnormal && !r->have_result && !jsd->stopping && !jsd->recovering &&
+	    store_failchk(jsd->store, &cause) != 0) {
+		log_warnx("worker %ld died inside the store: %s", (long)r->pid, cause);
+		free(cause);
+		cause = NULL;
+		recovery_begin(jsd, "a worker died inside Berkeley DB");
 	}
-
-	while ((wt = TAILQ_FIRST(&r->waiters)) != NULL) {
-		TAILQ_REMOVE(&r->waiters, wt, entry);
-		if (j->status == JOB_CANCELLED)
-			reply_job(wt->client, wt->id, j);
-		else
-			reply_fail(wt->client, wt->id, 409, IPC_ERR_CONFLICT, NULL,
-				   "job %s already %s", job_label(j->no), job_status_name(j->status));
-		control_request_done(wt->client);
-		free(wt);
+	if (jsd->recovering || (jsd->stopping && jsd->store == NULL))
+		recovery_defer(jsd, j, &r->waiters);
+	else {
+		if (commit_job_put(jsd, j, &cause) != 0) {
+			log_warnx("%s: cannot record the end of the job: %s", job_label(j->no),
+				  cause);
+			free(cause);
+			cause = NULL;
+		}
+		run_answer_waiters(&r->waiters, j);
 	}
 	TAILQ_REMOVE(&jsd->runs, r, entry);
 	jsd->nruns--;
@@ -419,6 +420,24 @@ run_finish(struct run *r)
 	free(r);
 	supervisor_schedule(jsd);
 	supervisor_maybe_exit(jsd);
+	recovery_check(jsd);
+}
+
+void
+run_answer_waiters(struct waiter_list *waiters, const struct job *j)
+{
+	struct waiter *wt;
+
+	while ((wt = TAILQ_FIRST(waiters)) != NULL) {
+		TAILQ_REMOVE(waiters, wt, entry);
+		if (j->status == JOB_CANCELLED)
+			reply_job(wt->client, wt->id, j);
+		else
+			reply_fail(wt->client, wt->id, 409, IPC_ERR_CONFLICT, NULL,
+				   "job %s already %s", job_label(j->no), job_status_name(j->status));
+		control_request_done(wt->client);
+		free(wt);
+	}
 }
 
 /* --- starting --------------------------------------------------------------- */
@@ -622,6 +641,7 @@ run_forget_client(struct jobsd *jsd, struct client *c)
 	struct run *r;
 	struct waiter *wt, *next;
 
+	recovery_forget_client(jsd, c);
 	TAILQ_FOREACH(r, &jsd->runs, entry) {
 		for (wt = TAILQ_FIRST(&r->waiters); wt != NULL; wt = next) {
 			next = TAILQ_NEXT(wt, entry);

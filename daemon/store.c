@@ -490,7 +490,7 @@ store_failchk(struct store *s, char **cause)
 	}
 	if (ret == DB_RUNRECOVERY)
 		store_set_cause(cause, store_cause(s, ret,
-		    "a process died inside Berkeley DB; %s needs recovery (restart jobsd)",
+		    "a process died inside Berkeley DB; %s needs recovery",
 		    s->data_dir));
 	else
 		store_set_cause(cause, store_cause(s, ret, "failchk"));

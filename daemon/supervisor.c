@@ -98,7 +98,7 @@ supervisor_schedule(struct jobsd *jsd)
 	size_t np, nr;
 	int pick;
 
-	if (jsd->stopping || ev_is_active(&jsd->retry_timer))
+	if (jsd->stopping || jsd->recovering || ev_is_active(&jsd->retry_timer))
 		return;
 	for (;;) {
 		if (jsd->npending == 0 || jsd->nruns >= (size_t)jsd->conf.max_workers)
@@ -211,6 +211,8 @@ retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		keep = (uint64_t)c->retention_count;
 	if (cutoff == INT64_MIN && keep == UINT64_MAX)
 		return;
+	if (jsd->recovering)
+		return; /* the next tick */
 	if (store_jobs_prune(jsd->store, cutoff, keep, RETENTION_MAX_DELETE, &deleted,
 			     &cause) != 0) {
 		log_warnx("retention: %s", cause);
@@ -400,6 +402,7 @@ supervisor_init(struct jobsd *jsd)
 	TAILQ_INIT(&jsd->runs);
 	TAILQ_INIT(&jsd->clients);
 	TAILQ_INIT(&jsd->held);
+	TAILQ_INIT(&jsd->deferred);
 	ipc_writer_init(&jsd->w);
 	jsd->ctl_fd = -1;
 	jsd->euid = geteuid();
@@ -421,6 +424,7 @@ supervisor_start(struct jobsd *jsd)
 	ev_signal_start(loop, &jsd->sig_chld);
 	signal(SIGPIPE, SIG_IGN);
 	commit_init(jsd);
+	recovery_init(jsd);
 
 	ev_timer_init(&jsd->retry_timer, retry_cb, SPAWN_RETRY_S, 0.0);
 	jsd->retry_timer.data = jsd;
