@@ -342,6 +342,25 @@ START_TEST(test_error_keeps_old_config)
 }
 END_TEST
 
+/* Whether the file names a pid file (jobsd -f writes one only then). */
+START_TEST(test_pid_file_set)
+{
+	struct config c;
+
+	config_defaults(&c);
+	ck_assert(!c.pid_file_set);
+	ck_assert_ptr_null(load("max_workers = 3\n", &c));
+	ck_assert(!c.pid_file_set);
+	ck_assert_str_eq(c.pid_file, "/run/jobsd/jobsd.pid");
+	ck_assert_ptr_null(load("pid_file = /tmp/x.pid\n", &c));
+	ck_assert(c.pid_file_set);
+	ck_assert_str_eq(c.pid_file, "/tmp/x.pid");
+	ck_assert_ptr_null(load("[jobsd]\npid_file =\n", &c));
+	ck_assert(c.pid_file_set);
+	ck_assert_str_eq(c.pid_file, "");
+}
+END_TEST
+
 Suite *config_suite(void);
 
 Suite *
@@ -361,6 +380,7 @@ config_suite(void)
 	tcase_add_test(tc, test_listen);
 	tcase_add_test(tc, test_syntax_and_files);
 	tcase_add_test(tc, test_error_keeps_old_config);
+	tcase_add_test(tc, test_pid_file_set);
 	suite_add_tcase(s, tc);
 	return (s);
 }
