@@ -105,8 +105,8 @@ af_record(enum ident_type t, const char *id, ...)
 	va_end(ap);
 }
 
-void
-af_del(enum ident_type t, const void *key, size_t klen)
+static void
+del_key(enum ident_type t, const void *key, size_t klen)
 {
 	struct identity *ident;
 	char *cause = NULL;
@@ -119,6 +119,12 @@ af_del(enum ident_type t, const void *key, size_t klen)
 		ck_abort_msg("identity_del: %s", ret == -1 ? cause : "no such record");
 	if (opened)
 		identity_close(ident);
+}
+
+void
+af_del(enum ident_type t, const char *id)
+{
+	del_key(t, id, strlen(id));
 }
 
 /* The membership key a '\0' g into k (256 bytes). */
@@ -153,7 +159,7 @@ af_del_membership(const char *a, const char *g)
 	char k[256];
 	size_t klen = membership_key(k, a, g);
 
-	af_del(IDENT_MEMBERSHIP, k, klen);
+	del_key(IDENT_MEMBERSHIP, k, klen);
 }
 
 /* --- results records ---------------------------------------------------------------- */

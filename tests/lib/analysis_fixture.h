@@ -52,7 +52,7 @@ void af_put(enum ident_type t, const void *key, size_t klen, struct ident_field 
  * (a NULL value: the field is absent). At most 16 fields. */
 void af_record(enum ident_type t, const char *id, ...) __attribute__((sentinel));
 void af_vrecord(enum ident_type t, const char *id, va_list ap);
-void af_del(enum ident_type t, const void *key, size_t klen);
+void af_del(enum ident_type t, const char *id); /* the record must exist */
 /* The membership (account_id a, group_id g, modified_at 2025-01-01T00:00:00Z), keyed
  * a '\0' g; and its removal. */
 void af_membership(const char *a, const char *g);
