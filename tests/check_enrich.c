@@ -2,182 +2,58 @@
  * accounts written with identity_put into a store in a temp dir. Every expected link,
  * overlay, orphan and counter below is derived by hand from the records of the test. */
 #include <check.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "identity.h"
+#include "lib/analysis_fixture.h"
 #include "lib/testlib.h"
 #include "results.h"
 #include "store.h"
-#include "worker/jobctx.h"
 
 Suite *enrich_suite(void);
-
-static char tmpdir[PATH_MAX];
-static struct store *store;
-
-struct tjob {
-	struct job job;
-	struct worker_conf conf;
-	struct job_ctx ctx;
-	char *error;
-	int rv;
-	char log[65536];
-	int cancel_calls;
-	int cancel_on;
-	int64_t last_processed;
-	bool progress_went_back;
-};
 
 static void
 setup(void)
 {
-	char *cause = NULL;
-
-	tl_mkdtemp(tmpdir, "enr");
-	if (store_open(tmpdir, STORE_SUPERVISOR, &store, &cause) != 0)
-		ck_abort_msg("store_open: %s", cause);
+	af_setup("enr", 0);
 }
 
 static void
 teardown(void)
 {
-	store_close(store);
-	store = NULL;
-	tl_rm_rf(tmpdir);
-}
-
-static void
-t_log(struct job_ctx *ctx, int level, const char *text)
-{
-	struct tjob *t = ctx->arg;
-	size_t len = strlen(t->log);
-
-	snprintf(t->log + len, sizeof t->log - len, "%s\n", text);
-}
-
-static void
-t_progress(struct job_ctx *ctx)
-{
-	struct tjob *t = ctx->arg;
-
-	if (ctx->processed < t->last_processed)
-		t->progress_went_back = true;
-	t->last_processed = ctx->processed;
-}
-
-static bool
-t_cancelled(struct job_ctx *ctx)
-{
-	struct tjob *t = ctx->arg;
-
-	return ++t->cancel_calls == t->cancel_on;
+	af_teardown();
 }
 
 /* Run enrichment with the parameters "k=v"... NULL; cancelled() says yes on call cancel_on. */
-static struct tjob *
+static struct af_job *
 run(int cancel_on, ...)
 {
-	struct tjob *t = calloc(1, sizeof *t);
-	const char *kv;
-	char *cause = NULL, *k;
+	struct af_job *t;
 	va_list ap;
 
-	job_init(&t->job);
-	t->job.no = 7;
-	t->job.type = JOB_ENRICHMENT;
 	va_start(ap, cancel_on);
-	while ((kv = va_arg(ap, const char *)) != NULL) {
-		k = strdup(kv);
-		*strchr(k, '=') = '\0';
-		job_param_add(&t->job, k, strchr(kv, '=') + 1);
-		free(k);
-	}
+	t = af_job_newv(JOB_ENRICHMENT, 7, ap);
 	va_end(ap);
-	snprintf(t->conf.data_dir, sizeof t->conf.data_dir, "%s", tmpdir);
 	t->conf.max_delete_percent = 20;
-	ck_assert_int_eq(job_ctx_init(&t->ctx, store, &t->job, &t->conf, &cause), 0);
-	t->ctx.on_log = t_log;
-	t->ctx.on_progress = t_progress;
-	t->ctx.on_cancelled = t_cancelled;
-	t->ctx.arg = t;
-	t->cancel_on = cancel_on;
-	t->rv = job_run(&t->ctx, &t->error);
+	af_job_run(t, cancel_on);
 	return t;
 }
 
+/* The outcome and counters, and progress never went back. */
 static void
-tfree(struct tjob *t)
+expect(struct af_job *t, int rv, int64_t c, int64_t u, int64_t d)
 {
-	free(t->error);
-	job_free(&t->job);
-	free(t);
-}
-
-static void
-expect(struct tjob *t, int rv, int64_t c, int64_t u, int64_t d)
-{
-	ck_assert_msg(t->rv == rv, "rv %d, error %s, log:\n%s", t->rv,
-	    t->error ? t->error : "-", t->log);
-	ck_assert_int_eq(t->ctx.created, c);
-	ck_assert_int_eq(t->ctx.updated, u);
-	ck_assert_int_eq(t->ctx.deleted, d);
+	af_expect(t, rv, c, u, d);
 	ck_assert(!t->progress_went_back);
-}
-
-/* Write a record of type t with the field pairs name, value, ..., NULL (value NULL:
- * absent). */
-static void
-rec(enum ident_type t, const char *id, ...)
-{
-	struct identity *ident;
-	struct ident_field f[16];
-	msgpack_sbuffer buf;
-	const char *name, *value;
-	char *cause = NULL;
-	size_t n = 0;
-	va_list ap;
-
-	f[n].name = "id";
-	f[n].value = id;
-	f[n++].len = strlen(id);
-	va_start(ap, id);
-	while ((name = va_arg(ap, const char *)) != NULL) {
-		value = va_arg(ap, const char *);
-		if (value == NULL)
-			continue;
-		f[n].name = name;
-		f[n].value = value;
-		f[n++].len = strlen(value);
-	}
-	va_end(ap);
-	msgpack_sbuffer_init(&buf);
-	identity_encode(&buf, f, n, 1);
-	ck_assert_int_eq(identity_open(store, &ident, &cause), 0);
-	ck_assert_int_eq(identity_put(ident, NULL, t, id, strlen(id), buf.data, buf.size,
-	    &cause), 0);
-	identity_close(ident);
-	msgpack_sbuffer_destroy(&buf);
-}
-
-static void
-del_rec(enum ident_type t, const char *id)
-{
-	struct identity *ident;
-	char *cause = NULL;
-
-	ck_assert_int_eq(identity_open(store, &ident, &cause), 0);
-	ck_assert_int_eq(identity_del(ident, NULL, t, id, strlen(id), &cause), 0);
-	identity_close(ident);
 }
 
 static void
 app(const char *id, const char *type)
 {
-	rec(IDENT_APPLICATION, id, "name", id, "type", type, NULL);
+	af_record(IDENT_APPLICATION, id, "name", id, "type", type, NULL);
 }
 
 /* An account: application, owner_id, email, login (NULL: absent). */
@@ -185,134 +61,8 @@ static void
 acc(const char *id, const char *appid, const char *owner_id, const char *email,
     const char *login)
 {
-	rec(IDENT_ACCOUNT, id, "application_id", appid, "owner_id", owner_id, "email", email,
-	    "login", login, NULL);
-}
-
-/* Append to *out (malloc'd). */
-static void
-cat(char **out, const char *fmt, ...)
-{
-	char *add, *s;
-	va_list ap;
-
-	va_start(ap, fmt);
-	ck_assert(vasprintf(&add, fmt, ap) != -1);
-	va_end(ap);
-	s = xasprintf("%s%s", *out, add);
-	free(add);
-	free(*out);
-	*out = s;
-}
-
-static void
-render_obj(char **out, const msgpack_object *o)
-{
-	uint32_t i;
-
-	switch (o->type) {
-	case MSGPACK_OBJECT_NIL:
-		cat(out, "nil");
-		break;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		cat(out, "%llu", (unsigned long long)o->via.u64);
-		break;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		cat(out, "%lld", (long long)o->via.i64);
-		break;
-	case MSGPACK_OBJECT_STR:
-		cat(out, "%.*s", (int)o->via.str.size, o->via.str.ptr);
-		break;
-	case MSGPACK_OBJECT_ARRAY:
-		cat(out, "[");
-		for (i = 0; i < o->via.array.size; i++) {
-			if (i > 0)
-				cat(out, ",");
-			render_obj(out, &o->via.array.ptr[i]);
-		}
-		cat(out, "]");
-		break;
-	default:
-		cat(out, "?");
-		break;
-	}
-}
-
-/* A results record rendered "k=v;k=v;" in map order without "_job"; NULL if absent. */
-static char *
-res(const char *db, const char *key)
-{
-	msgpack_unpacked u;
-	msgpack_object_kv *kv;
-	DB *d;
-	DBT k, v;
-	char *cause = NULL, *out;
-	size_t off = 0;
-	uint32_t i;
-	int ret;
-
-	ck_assert_int_eq(store_db_open(store, db, DB_BTREE, 0, &d, &cause), 0);
-	memset(&k, 0, sizeof k);
-	memset(&v, 0, sizeof v);
-	k.data = (void *)(uintptr_t)key;
-	k.size = (u_int32_t)strlen(key);
-	v.flags = DB_DBT_MALLOC;
-	ret = d->get(d, NULL, &k, &v, 0);
-	d->close(d, 0);
-	if (ret == DB_NOTFOUND)
-		return NULL;
-	ck_assert_int_eq(ret, 0);
-	msgpack_unpacked_init(&u);
-	ck_assert(msgpack_unpack_next(&u, v.data, v.size, &off) == MSGPACK_UNPACK_SUCCESS);
-	ck_assert(u.data.type == MSGPACK_OBJECT_MAP);
-	out = xstrdup("");
-	for (i = 0; i < u.data.via.map.size; i++) {
-		kv = &u.data.via.map.ptr[i];
-		if (kv->key.via.str.size == 4 && memcmp(kv->key.via.str.ptr, "_job", 4) == 0) {
-			ck_assert_int_eq(i, u.data.via.map.size - 1);
-			continue;
-		}
-		cat(&out, "%.*s=", (int)kv->key.via.str.size, kv->key.via.str.ptr);
-		render_obj(&out, &kv->val);
-		cat(&out, ";");
-	}
-	msgpack_unpacked_destroy(&u);
-	free(v.data);
-	return out;
-}
-
-static void
-expect_res(const char *db, const char *key, const char *want)
-{
-	char *got = res(db, key);
-
-	if (want == NULL) {
-		ck_assert_msg(got == NULL, "%s %s: %s", db, key, got);
-		return;
-	}
-	ck_assert_msg(got != NULL, "%s %s: no record", db, key);
-	ck_assert_msg(strcmp(got, want) == 0, "%s %s:\n got  %s\n want %s", db, key, got, want);
-	free(got);
-}
-
-static uint64_t
-count_db(const char *db)
-{
-	DB *d;
-	DBC *c;
-	DBT k, v;
-	char *cause = NULL;
-	uint64_t n = 0;
-
-	ck_assert_int_eq(store_db_open(store, db, DB_BTREE, 0, &d, &cause), 0);
-	ck_assert_int_eq(d->cursor(d, NULL, &c, 0), 0);
-	memset(&k, 0, sizeof k);
-	memset(&v, 0, sizeof v);
-	while (c->get(c, &k, &v, DB_NEXT) == 0)
-		n++;
-	c->close(c);
-	d->close(d, 0);
-	return n;
+	af_record(IDENT_ACCOUNT, id, "application_id", appid, "owner_id", owner_id, "email",
+	    email, "login", login, NULL);
 }
 
 static void
@@ -320,7 +70,7 @@ expect_link(const char *acc_id, const char *owner_id, const char *rule, const ch
 {
 	char *want = xasprintf("owner_id=%s;rule=%s;application_id=%s;", owner_id, rule, appid);
 
-	expect_res(RES_DB_ACCOUNT_LINKS, acc_id, want);
+	af_expect_res(RES_DB_ACCOUNT_LINKS, acc_id, want);
 	free(want);
 }
 
@@ -334,7 +84,7 @@ owner_field(const char *id, const char *name)
 	const char *v;
 	char *cause = NULL, *out = NULL;
 
-	ck_assert_int_eq(identity_open(store, &ident, &cause), 0);
+	ck_assert_int_eq(identity_open(af.store, &ident, &cause), 0);
 	ck_assert_int_eq(identity_get(ident, NULL, IDENT_OWNER, id, strlen(id), &data, &len,
 	    &cause), 0);
 	if (identity_field(data, len, name, &v, &vlen) == 0)
@@ -359,12 +109,12 @@ rules_data(void)
 {
 	app("app-ad", "directory");
 	app("app-hr", "hr");
-	rec(IDENT_OWNER, "own-1", "employee_id", "E1", "email", "ada@example.com", "username",
+	af_record(IDENT_OWNER, "own-1", "employee_id", "E1", "email", "ada@example.com", "username",
 	    "ada", "display_name", "Ada", "department", "eng", "title", "dev", "location", "X",
 	    NULL);
-	rec(IDENT_OWNER, "own-2", "employee_id", "E2", "email", "bob@example.com",
+	af_record(IDENT_OWNER, "own-2", "employee_id", "E2", "email", "bob@example.com",
 	    "display_name", "Bob", "department", "eng", "title", "dev", "location", "X", NULL);
-	rec(IDENT_OWNER, "own-3", "employee_id", "E3", "email", "carol@example.com",
+	af_record(IDENT_OWNER, "own-3", "employee_id", "E3", "email", "carol@example.com",
 	    "display_name", "Carol", "department", "eng", "title", "dev", "location", "X",
 	    NULL);
 	acc("acc-1", "app-ad", "own-1", "ada@example.com", "ada1");
@@ -377,7 +127,7 @@ rules_data(void)
 
 START_TEST(rules_alone_and_order)
 {
-	struct tjob *t;
+	struct af_job *t;
 
 	rules_data();
 
@@ -388,88 +138,88 @@ START_TEST(rules_alone_and_order)
 	ck_assert_int_eq(t->ctx.processed, 6);
 	ck_assert_msg(strstr(t->log, "5 orphaned accounts (no owner matched): acc-2, acc-3, "
 	    "acc-4, acc-5, acc-6\n") != NULL, "%s", t->log);
-	tfree(t);
+	af_job_free(t);
 	expect_link("acc-1", "own-1", "owner_id", "app-ad");
-	ck_assert_uint_eq(count_db(RES_DB_ACCOUNT_LINKS), 1);
-	ck_assert_uint_eq(count_db(RES_DB_ORPHANS), 5);
-	ck_assert_uint_eq(count_db(RES_DB_OWNER_OVERLAY), 0);
+	ck_assert_uint_eq(af_count_db(RES_DB_ACCOUNT_LINKS), 1);
+	ck_assert_uint_eq(af_count_db(RES_DB_ORPHANS), 5);
+	ck_assert_uint_eq(af_count_db(RES_DB_OWNER_OVERLAY), 0);
 
 	/* email alone (case-insensitive): acc-2 and acc-4 are new links; acc-1 keeps its
 	 * owner (its rule changes: rewritten, not counted). */
 	t = run(0, "match_rules=email", NULL);
 	expect(t, JOB_RUN_OK, 2, 0, 0);
-	tfree(t);
+	af_job_free(t);
 	expect_link("acc-1", "own-1", "email", "app-ad");
 	expect_link("acc-2", "own-2", "email", "app-ad");
 	expect_link("acc-4", "own-3", "email", "app-ad");
-	ck_assert_uint_eq(count_db(RES_DB_ORPHANS), 3);
+	ck_assert_uint_eq(af_count_db(RES_DB_ORPHANS), 3);
 
 	/* login alone (employee id or username, case-insensitive): acc-3 and acc-5 new,
 	 * acc-4 re-linked to own-1 (E1), acc-1 (ada1) and acc-2 (bob) lose their links. */
 	t = run(0, "match_rules=login", NULL);
 	expect(t, JOB_RUN_OK, 2, 1, 2);
-	tfree(t);
+	af_job_free(t);
 	expect_link("acc-3", "own-3", "login", "app-hr");
 	expect_link("acc-4", "own-1", "login", "app-ad");
 	expect_link("acc-5", "own-1", "login", "app-ad");
-	expect_res(RES_DB_ACCOUNT_LINKS, "acc-1", NULL);
-	expect_res(RES_DB_ACCOUNT_LINKS, "acc-2", NULL);
-	expect_res(RES_DB_ORPHANS, "acc-1",
+	af_expect_res(RES_DB_ACCOUNT_LINKS, "acc-1", NULL);
+	af_expect_res(RES_DB_ACCOUNT_LINKS, "acc-2", NULL);
+	af_expect_res(RES_DB_ORPHANS, "acc-1",
 	    "application_id=app-ad;login=ada1;email=ada@example.com;display_name=nil;");
 
 	/* The default order owner_id,email,login: acc-1, acc-2 linked again; acc-4's owner id
 	 * names nobody, so its email decides: re-linked to own-3. */
 	t = run(0, NULL);
 	expect(t, JOB_RUN_OK, 2, 1, 0);
-	tfree(t);
+	af_job_free(t);
 	expect_link("acc-1", "own-1", "owner_id", "app-ad");
 	expect_link("acc-2", "own-2", "email", "app-ad");
 	expect_link("acc-3", "own-3", "login", "app-hr");
 	expect_link("acc-4", "own-3", "email", "app-ad");
 	expect_link("acc-5", "own-1", "login", "app-ad");
-	ck_assert_uint_eq(count_db(RES_DB_ACCOUNT_LINKS), 5);
-	ck_assert_uint_eq(count_db(RES_DB_ORPHANS), 1);
-	expect_res(RES_DB_ORPHANS, "acc-6",
+	ck_assert_uint_eq(af_count_db(RES_DB_ACCOUNT_LINKS), 5);
+	ck_assert_uint_eq(af_count_db(RES_DB_ORPHANS), 1);
+	af_expect_res(RES_DB_ORPHANS, "acc-6",
 	    "application_id=app-ad;login=svc-backup;email=nil;display_name=nil;");
 
 	/* Login first: acc-4 goes back to own-1 (E1); acc-1 by email (same owner). */
 	t = run(0, "match_rules=login,email,owner_id", NULL);
 	expect(t, JOB_RUN_OK, 0, 1, 0);
-	tfree(t);
+	af_job_free(t);
 	expect_link("acc-4", "own-1", "login", "app-ad");
 	expect_link("acc-1", "own-1", "email", "app-ad");
 
 	/* Re-run without a change: nothing counted. */
 	t = run(0, "match_rules=login,email,owner_id", NULL);
 	expect(t, JOB_RUN_OK, 0, 0, 0);
-	tfree(t);
+	af_job_free(t);
 
 	/* Invalid rules fail at once, naming the parameter. */
 	t = run(0, "match_rules=owner_id,owner_id", NULL);
 	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
 	ck_assert_str_eq(t->error, "parameter match_rules: 'owner_id,owner_id' is not a list "
 	    "of distinct rules owner_id, email, login separated by commas");
-	tfree(t);
+	af_job_free(t);
 	t = run(0, "match_rules=", NULL);
 	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
 	ck_assert_ptr_nonnull(strstr(t->error, "parameter match_rules"));
-	tfree(t);
+	af_job_free(t);
 	t = run(0, "match_rules=email,upn", NULL);
 	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
 	ck_assert_ptr_nonnull(strstr(t->error, "parameter match_rules"));
-	tfree(t);
+	af_job_free(t);
 }
 END_TEST
 
 START_TEST(ambiguous)
 {
-	struct tjob *t;
+	struct af_job *t;
 
 	app("app-ad", "directory");
-	rec(IDENT_OWNER, "own-1", "employee_id", "E1", "email", "twin@example.com", NULL);
-	rec(IDENT_OWNER, "own-2", "employee_id", "E2", "email", "TWIN@example.com", NULL);
-	rec(IDENT_OWNER, "own-3", "employee_id", "X9", NULL);
-	rec(IDENT_OWNER, "own-4", "employee_id", "E4", "username", "x9", NULL);
+	af_record(IDENT_OWNER, "own-1", "employee_id", "E1", "email", "twin@example.com", NULL);
+	af_record(IDENT_OWNER, "own-2", "employee_id", "E2", "email", "TWIN@example.com", NULL);
+	af_record(IDENT_OWNER, "own-3", "employee_id", "X9", NULL);
+	af_record(IDENT_OWNER, "own-4", "employee_id", "E4", "username", "x9", NULL);
 	/* Ambiguous email, nothing else: an orphan. */
 	acc("acc-1", "app-ad", NULL, "twin@example.com", NULL);
 	/* Ambiguous email, then a login that decides. */
@@ -484,11 +234,11 @@ START_TEST(ambiguous)
 	ck_assert(strstr(t->log, "3 ambiguous matches skipped") != NULL);
 	ck_assert(strstr(t->log, "2 orphaned accounts (no owner matched): acc-1, acc-3\n") !=
 	    NULL);
-	tfree(t);
+	af_job_free(t);
 	expect_link("acc-2", "own-2", "login", "app-ad");
-	expect_res(RES_DB_ORPHANS, "acc-1",
+	af_expect_res(RES_DB_ORPHANS, "acc-1",
 	    "application_id=app-ad;login=nil;email=twin@example.com;display_name=nil;");
-	expect_res(RES_DB_ORPHANS, "acc-3",
+	af_expect_res(RES_DB_ORPHANS, "acc-3",
 	    "application_id=app-ad;login=X9;email=nil;display_name=nil;");
 }
 END_TEST
@@ -498,7 +248,7 @@ static void
 facc(const char *id, const char *a, const char *o, const char *dept, const char *title,
     const char *dname, const char *email, const char *loc)
 {
-	rec(IDENT_ACCOUNT, id, "application_id", a, "owner_id", o, "department", dept, "title",
+	af_record(IDENT_ACCOUNT, id, "application_id", a, "owner_id", o, "department", dept, "title",
 	    title, "display_name", dname, "email", email, "location", loc, NULL);
 }
 
@@ -515,12 +265,12 @@ overlay_data(void)
 	app("app-ad", "directory");
 	app("app-gh", "saas");
 	app("app-wd", "hr");
-	rec(IDENT_OWNER, "own-1", "employee_id", "E1", "email", "a@example.com",
+	af_record(IDENT_OWNER, "own-1", "employee_id", "E1", "email", "a@example.com",
 	    "display_name", "Ann", NULL);
-	rec(IDENT_OWNER, "own-2", "employee_id", "E2", "email", "b@example.com",
+	af_record(IDENT_OWNER, "own-2", "employee_id", "E2", "email", "b@example.com",
 	    "display_name", "Bo", "department", "sales", "title", "rep", "location", "Paris",
 	    NULL);
-	rec(IDENT_OWNER, "own-3", "employee_id", "E3", "department", "it", "title", "admin",
+	af_record(IDENT_OWNER, "own-3", "employee_id", "E3", "department", "it", "title", "admin",
 	    "location", "Oslo", NULL);
 	facc("acc-1", "app-ad", "own-1", "eng-ad", "Engineer AD", "Ann AD", NULL, "Zürich");
 	facc("acc-2", "app-wd", "own-1", "engineering", NULL, "Ann WD", NULL, NULL);
@@ -536,7 +286,7 @@ overlay_data(void)
 
 START_TEST(overlay_priority)
 {
-	struct tjob *t;
+	struct af_job *t;
 	char *v;
 
 	overlay_data();
@@ -547,10 +297,10 @@ START_TEST(overlay_priority)
 	t = run(0, NULL);
 	expect(t, JOB_RUN_OK, 6, 2, 0);
 	ck_assert_msg(strstr(t->log, "source of truth: app-wd\n") != NULL, "%s", t->log);
-	tfree(t);
-	expect_res(RES_DB_OWNER_OVERLAY, "own-1", OV1_DEFAULT);
-	expect_res(RES_DB_OWNER_OVERLAY, "own-2", NULL);
-	expect_res(RES_DB_OWNER_OVERLAY, "own-3", OV3_DEFAULT);
+	af_job_free(t);
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-1", OV1_DEFAULT);
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-2", NULL);
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-3", OV3_DEFAULT);
 	/* The synced owner records are untouched. */
 	ck_assert_ptr_null(owner_field("own-1", "department"));
 	v = owner_field("own-1", "display_name");
@@ -560,58 +310,58 @@ START_TEST(overlay_priority)
 	/* Re-run: nothing. */
 	t = run(0, NULL);
 	expect(t, JOB_RUN_OK, 0, 0, 0);
-	tfree(t);
+	af_job_free(t);
 
 	/* GitHub as the source of truth: it fills whatever it has first. */
 	t = run(0, "source_of_truth=app-gh", NULL);
 	expect(t, JOB_RUN_OK, 0, 2, 0);
-	tfree(t);
-	expect_res(RES_DB_OWNER_OVERLAY, "own-1",
+	af_job_free(t);
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-1",
 	    "department=gh;title=gh-title;location=Kraków;_from=[acc-3];");
-	expect_res(RES_DB_OWNER_OVERLAY, "own-3", "display_name=Cé;email=c@example.com;"
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-3", "display_name=Cé;email=c@example.com;"
 	    "_from=[acc-5];");
 
 	/* Back to the default. */
 	t = run(0, NULL);
 	expect(t, JOB_RUN_OK, 0, 2, 0);
-	tfree(t);
-	expect_res(RES_DB_OWNER_OVERLAY, "own-1", OV1_DEFAULT);
+	af_job_free(t);
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-1", OV1_DEFAULT);
 
 	/* The source now has own-1's department: never overwritten, the overlay drops it. */
-	rec(IDENT_OWNER, "own-1", "employee_id", "E1", "email", "a@example.com",
+	af_record(IDENT_OWNER, "own-1", "employee_id", "E1", "email", "a@example.com",
 	    "display_name", "Ann", "department", "finance", NULL);
 	t = run(0, NULL);
 	expect(t, JOB_RUN_OK, 0, 1, 0);
-	tfree(t);
-	expect_res(RES_DB_OWNER_OVERLAY, "own-1",
+	af_job_free(t);
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-1",
 	    "title=Engineer AD;location=Zürich;_from=[acc-1];");
 
 	/* own-3 complete in the source: its overlay is removed. */
-	rec(IDENT_OWNER, "own-3", "employee_id", "E3", "email", "c3@example.com",
+	af_record(IDENT_OWNER, "own-3", "employee_id", "E3", "email", "c3@example.com",
 	    "display_name", "C", "department", "it", "title", "admin", "location", "Oslo",
 	    NULL);
 	t = run(0, NULL);
 	expect(t, JOB_RUN_OK, 0, 0, 1);
-	tfree(t);
-	expect_res(RES_DB_OWNER_OVERLAY, "own-3", NULL);
+	af_job_free(t);
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-3", NULL);
 
 	/* An unknown source of truth fails at once. */
 	t = run(0, "source_of_truth=app-nope", NULL);
 	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
 	ck_assert_str_eq(t->error, "parameter source_of_truth: there is no application "
 	    "'app-nope'");
-	tfree(t);
+	af_job_free(t);
 }
 END_TEST
 
 START_TEST(two_hr_applications)
 {
-	struct tjob *t;
+	struct af_job *t;
 
 	/* Two hr applications: no default source of truth, application id order. */
 	app("app-b", "hr");
 	app("app-a", "HR");
-	rec(IDENT_OWNER, "own-1", "employee_id", "E1", NULL);
+	af_record(IDENT_OWNER, "own-1", "employee_id", "E1", NULL);
 	facc("acc-1", "app-b", "own-1", "B", NULL, NULL, NULL, NULL);
 	facc("acc-2", "app-a", "own-1", "A", NULL, NULL, NULL, NULL);
 	facc("acc-3", "app-zz", "own-1", NULL, "from an unknown app", NULL, NULL, NULL);
@@ -619,50 +369,50 @@ START_TEST(two_hr_applications)
 	expect(t, JOB_RUN_OK, 3, 1, 0);
 	ck_assert_msg(strstr(t->log, "more than one application of type hr") != NULL, "%s",
 	    t->log);
-	tfree(t);
-	expect_res(RES_DB_OWNER_OVERLAY, "own-1",
+	af_job_free(t);
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-1",
 	    "department=A;title=from an unknown app;_from=[acc-2,acc-3];");
 }
 END_TEST
 
 START_TEST(removed_records)
 {
-	struct tjob *t;
+	struct af_job *t;
 
 	overlay_data();
 	acc("acc-7", "app-ad", NULL, NULL, "svc");
 	t = run(0, NULL);
 	expect(t, JOB_RUN_OK, 6, 2, 0);
-	tfree(t);
-	ck_assert_uint_eq(count_db(RES_DB_ORPHANS), 1);
+	af_job_free(t);
+	ck_assert_uint_eq(af_count_db(RES_DB_ORPHANS), 1);
 
 	/* acc-6 and the orphan acc-7 are gone: one link deleted (the orphan record goes
 	 * uncounted); own-3's display_name now comes from GitHub (overlay changed). */
-	del_rec(IDENT_ACCOUNT, "acc-6");
-	del_rec(IDENT_ACCOUNT, "acc-7");
+	af_del(IDENT_ACCOUNT, "acc-6");
+	af_del(IDENT_ACCOUNT, "acc-7");
 	t = run(0, NULL);
 	expect(t, JOB_RUN_OK, 0, 1, 1);
-	tfree(t);
-	expect_res(RES_DB_ACCOUNT_LINKS, "acc-6", NULL);
-	ck_assert_uint_eq(count_db(RES_DB_ORPHANS), 0);
-	expect_res(RES_DB_OWNER_OVERLAY, "own-3", "display_name=Cé;email=c@example.com;"
+	af_job_free(t);
+	af_expect_res(RES_DB_ACCOUNT_LINKS, "acc-6", NULL);
+	ck_assert_uint_eq(af_count_db(RES_DB_ORPHANS), 0);
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-3", "display_name=Cé;email=c@example.com;"
 	    "_from=[acc-5];");
 
 	/* own-3 is gone: acc-5's owner_id names nobody (no email, no login either), so its
 	 * link goes and it is an orphan; own-3's overlay goes. */
-	del_rec(IDENT_OWNER, "own-3");
+	af_del(IDENT_OWNER, "own-3");
 	t = run(0, NULL);
 	expect(t, JOB_RUN_OK, 0, 0, 2);
-	tfree(t);
-	expect_res(RES_DB_OWNER_OVERLAY, "own-3", NULL);
-	expect_res(RES_DB_ORPHANS, "acc-5",
+	af_job_free(t);
+	af_expect_res(RES_DB_OWNER_OVERLAY, "own-3", NULL);
+	af_expect_res(RES_DB_ORPHANS, "acc-5",
 	    "application_id=app-gh;login=nil;email=c@example.com;display_name=Cé;");
 }
 END_TEST
 
 START_TEST(cancel_keeps_batches)
 {
-	struct tjob *t;
+	struct af_job *t;
 
 	rules_data();
 	/* batch_size 2: acc-1 (owner_id) and acc-2 (email) commit, then cancelled. */
@@ -671,31 +421,31 @@ START_TEST(cancel_keeps_batches)
 	ck_assert(t->ctx.was_cancelled);
 	ck_assert_int_eq(t->ctx.processed, 2);
 	ck_assert_int_eq(t->ctx.total, 6);
-	tfree(t);
-	ck_assert_uint_eq(count_db(RES_DB_ACCOUNT_LINKS), 2);
+	af_job_free(t);
+	ck_assert_uint_eq(af_count_db(RES_DB_ACCOUNT_LINKS), 2);
 
 	/* The rest later: acc-3, acc-4 (email), acc-5 new; acc-6 an orphan. */
 	t = run(0, "batch_size=2", NULL);
 	expect(t, JOB_RUN_OK, 3, 0, 0);
-	tfree(t);
-	ck_assert_uint_eq(count_db(RES_DB_ACCOUNT_LINKS), 5);
+	af_job_free(t);
+	ck_assert_uint_eq(af_count_db(RES_DB_ACCOUNT_LINKS), 5);
 }
 END_TEST
 
 START_TEST(lock_conflict_retries)
 {
-	DB_ENV *env = store_env(store);
+	DB_ENV *env = store_env(af.store);
 	DB_TXN *other;
 	DB *d;
 	DBT k, v;
-	struct tjob *t;
+	struct af_job *t;
 	char *cause = NULL;
 
 	rules_data();
 	/* A lock that is not free fails at once with DB_LOCK_DEADLOCK, as a deadlock victim's
 	 * request does; another transaction holds the (only) page of account_links. */
 	ck_assert_int_eq(env->set_flags(env, DB_TXN_NOWAIT, 1), 0);
-	ck_assert_int_eq(store_db_open(store, RES_DB_ACCOUNT_LINKS, DB_BTREE, 0, &d, &cause),
+	ck_assert_int_eq(store_db_open(af.store, RES_DB_ACCOUNT_LINKS, DB_BTREE, 0, &d, &cause),
 	    0);
 	ck_assert_int_eq(env->txn_begin(env, NULL, &other, 0), 0);
 	memset(&k, 0, sizeof k);
@@ -714,7 +464,7 @@ START_TEST(lock_conflict_retries)
 	ck_assert_int_eq(t->ctx.processed, 0);
 	ck_assert_msg(strstr(t->log, "0 accounts: 0 linked by owner_id, 0 by email, 0 by "
 	    "login") != NULL, "%s", t->log);
-	tfree(t);
+	af_job_free(t);
 
 	/* Without the lock: the five linkable accounts, each counted once (acc-1 by owner
 	 * id, acc-2 and acc-4 by email, acc-3 and acc-5 by login). */
@@ -724,20 +474,20 @@ START_TEST(lock_conflict_retries)
 	expect(t, JOB_RUN_OK, 5, 0, 0);
 	ck_assert_msg(strstr(t->log, "6 accounts: 1 linked by owner_id, 2 by email, 2 by "
 	    "login") != NULL, "%s", t->log);
-	tfree(t);
-	ck_assert_uint_eq(count_db(RES_DB_ACCOUNT_LINKS), 5);
+	af_job_free(t);
+	ck_assert_uint_eq(af_count_db(RES_DB_ACCOUNT_LINKS), 5);
 	ck_assert_int_eq(env->set_flags(env, DB_TXN_NOWAIT, 0), 0);
 }
 END_TEST
 
 START_TEST(empty_store)
 {
-	struct tjob *t = run(0, NULL);
+	struct af_job *t = run(0, NULL);
 
 	expect(t, JOB_RUN_OK, 0, 0, 0);
 	ck_assert_int_eq(t->ctx.total, 0);
 	ck_assert(strstr(t->log, "no application of type hr") != NULL);
-	tfree(t);
+	af_job_free(t);
 }
 END_TEST
 
