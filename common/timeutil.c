@@ -149,7 +149,7 @@ time_parse_iso8601(const char *s, size_t len, bool end_of_day, int64_t *ms)
 {
 	size_t i = 0;
 	int y, mo, d, h, mi, sec = 0, frac = 0, oh, om, sign, scale;
-	int64_t t;
+	int64_t t, round_up = 59999; /* end of the stated minute, for end_of_day */
 
 	if (s == NULL)
 		return (-1);
@@ -175,6 +175,7 @@ time_parse_iso8601(const char *s, size_t len, bool end_of_day, int64_t *ms)
 		i++;
 		if (digits(s, len, &i, 2, &sec) == -1)
 			return (-1);
+		round_up = 999; /* end of the stated second */
 		if (i < len && s[i] == '.') {
 			i++;
 			if (i >= len || s[i] < '0' || s[i] > '9')
@@ -184,6 +185,8 @@ time_parse_iso8601(const char *s, size_t len, bool end_of_day, int64_t *ms)
 				frac += (s[i] - '0') * scale;
 				scale /= 10;
 			}
+			/* ".5" ends at .599, ".25" at .259, three digits or more at that ms */
+			round_up = scale > 0 ? scale * 10 - 1 : 0;
 		}
 	}
 	if (h > 23 || mi > 59 || sec > 60)
@@ -207,6 +210,8 @@ time_parse_iso8601(const char *s, size_t len, bool end_of_day, int64_t *ms)
 		return (-1);
 	if (i != len)
 		return (-1);
-	*ms = t;
+	/* An upper bound covers everything shown as the stated time: timestamps are shown
+	 * to the second, so ...T10:00:00Z includes 10:00:00.400. */
+	*ms = end_of_day ? t + round_up : t;
 	return (0);
 }
