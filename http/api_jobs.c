@@ -106,6 +106,22 @@ parse_first(const char *s, size_t len, uint32_t *out)
 	return (0);
 }
 
+/* A date parameter. A raw '+' of a zone offset ("T05:00:00+02:00") arrives as a space
+ * after form decoding, so a space exactly where the offset sign belongs (before a
+ * trailing "HH:MM", after the time) is read as '+'. */
+static int
+parse_date_param(const struct query_param *p, bool end_of_day, int64_t *ms)
+{
+	char v[64];
+	size_t len = p->value_len;
+
+	if (len < 17 || len >= sizeof(v) || p->value[len - 6] != ' ')
+		return (time_parse_iso8601(p->value, len, end_of_day, ms));
+	memcpy(v, p->value, len);
+	v[len - 6] = '+';
+	return (time_parse_iso8601(v, len, end_of_day, ms));
+}
+
 int
 api_list_query(struct api *a, const struct query *q, struct job_query *jq,
 	       struct http_response *r)
@@ -143,14 +159,14 @@ api_list_query(struct api *a, const struct query *q, struct job_query *jq,
 		jq->status = v;
 	}
 	if ((p = query_get(q, "start_date")) != NULL) {
-		if (time_parse_iso8601(p->value, p->value_len, false, &jq->from_ms) != 0) {
+		if (parse_date_param(p, false, &jq->from_ms) != 0) {
 			bad(r, "start_date", "start_date must be an ISO 8601 date or date-time");
 			return (-1);
 		}
 		jq->has_from = true;
 	}
 	if ((p = query_get(q, "end_date")) != NULL) {
-		if (time_parse_iso8601(p->value, p->value_len, true, &jq->to_ms) != 0) {
+		if (parse_date_param(p, true, &jq->to_ms) != 0) {
 			bad(r, "end_date", "end_date must be an ISO 8601 date or date-time");
 			return (-1);
 		}

@@ -1067,7 +1067,9 @@ START_TEST(test_filters)
 
 	/* job-1..4 full_sync completed, started 2024-02-01 00:00 + i h (i = 0..3);
 	 * job-5..6 owner_sync failed started 2024-02-02 12:00;
-	 * job-7 owner_sync pending (never started); job-8 full_sync running 2024-02-03. */
+	 * job-7 owner_sync pending (never started); job-8 full_sync running 2024-02-03;
+	 * job-9 group_sync cancelled, started 2024-02-01T03:32:11.400Z (shown as
+	 * "03:32:11Z": an end_date of that second includes it). */
 	for (i = 0; i < 4; i++)
 		put_job(JOB_FULL_SYNC, JOB_COMPLETED, T0, 1706745600000LL + i * 3600000LL,
 			1706745600000LL + i * 3600000LL + 1000);
@@ -1075,23 +1077,34 @@ START_TEST(test_filters)
 		put_job(JOB_OWNER_SYNC, JOB_FAILED, T0, 1706875200000LL, 1706875200000LL + 10);
 	put_job(JOB_OWNER_SYNC, JOB_PENDING, T0, JOB_NULL, JOB_NULL);
 	put_job(JOB_FULL_SYNC, JOB_RUNNING, T0, 1706918400000LL, JOB_NULL);
+	put_job(JOB_GROUP_SYNC, JOB_CANCELLED, T0, 1706758331400LL, 1706758331500LL);
 
 	static const struct {
 		const char *q;
 		int n;
 	} cases[] = {
-	    {"", 8},
+	    {"", 9},
 	    {"job_type=full_sync", 5},
 	    {"job_type=owner_sync", 3},
 	    {"status=completed", 4},
 	    {"status=pending", 1},
 	    {"job_type=owner_sync&status=failed", 2},
 	    {"job_type=full_sync&status=failed", 0},
-	    {"start_date=2024-02-01&end_date=2024-02-01", 4},
+	    {"start_date=2024-02-01&end_date=2024-02-01", 5},
 	    {"start_date=2024-02-01T01:00:00Z&end_date=2024-02-01T02:00:00Z", 2},
-	    {"start_date=2024-02-01T02:00:00%2B01:00", 6}, /* = 01:00Z: 3 on Feb 1, 3 later */
+	    {"start_date=2024-02-01T02:00:00%2B01:00", 7}, /* = 01:00Z: 4 on Feb 1, 3 later */
+	    {"start_date=2024-02-01T02:00:00+01:00", 7},   /* a raw '+' in the offset */
 	    {"start_date=2024-02-02", 3},
-	    {"end_date=2024-02-02", 6},
+	    {"end_date=2024-02-02", 7},
+	    /* end_date includes everything shown as its second / minute */
+	    {"end_date=2024-02-01T03:32:11Z", 5},
+	    {"end_date=2024-02-01T03:32:10Z", 4},
+	    {"end_date=2024-02-01T03:32Z", 5},
+	    {"end_date=2024-02-01T05:32:11+02:00", 5},
+	    {"end_date=2024-02-01T05:32:10%2B02:00", 4},
+	    {"start_date=2024-02-01T03:32:11Z&end_date=2024-02-01T03:32:11Z", 1},
+	    {"start_date=2024-02-01T03:32:11.401Z&end_date=2024-02-01T03:32:12Z", 0},
+	    {"end_date=2024-02-01T03:32:11.3Z", 4}, /* up to 11.399 */
 	    {"status=running&start_date=2024-02-03", 1},
 	    {"job_type=owner_sync&start_date=2024-02-01", 2},
 	    {"first=3", 3},
