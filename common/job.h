@@ -118,4 +118,8 @@ void job_json_running(yajl_gen g, const struct job *j);
 enum job_json_kind { JOB_JSON_SUMMARY, JOB_JSON_FULL, JOB_JSON_PROGRESS, JOB_JSON_RUNNING };
 char *job_json_string(const struct job *j, enum job_json_kind kind, int64_t now_ms, size_t *len);
 
+/* A JSON string value with invalid UTF-8 bytes replaced by U+FFFD, one per byte (for any
+ * text of uncertain origin: client input echoed in an error, a worker's message). */
+void json_gen_utf8(yajl_gen g, const char *s, size_t len);
+
 #endif

@@ -46,8 +46,8 @@ utf8_seq(const unsigned char *p, size_t n)
 }
 
 /* A JSON string; invalid bytes become U+FFFD, one per byte. */
-static void
-gen_str(yajl_gen g, const char *s, size_t len)
+void
+json_gen_utf8(yajl_gen g, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	unsigned char *fixed;
@@ -74,6 +74,12 @@ gen_str(yajl_gen g, const char *s, size_t len)
 	}
 	yajl_gen_string(g, fixed, n);
 	free(fixed);
+}
+
+static void
+gen_str(yajl_gen g, const char *s, size_t len)
+{
+	json_gen_utf8(g, s, len);
 }
 
 static void

@@ -50,10 +50,11 @@ http_response_json(struct http_response *r, int status, const char *json, size_t
 	buf_add(&r->body, json, len);
 }
 
+/* Client input may be echoed (a parameter name): never invalid UTF-8 in the body. */
 static void
 gen_str(yajl_gen g, const char *s)
 {
-	yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+	json_gen_utf8(g, s, strlen(s));
 }
 
 void
