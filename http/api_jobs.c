@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 #include <yajl/yajl_tree.h>
 
 #include "http.h"
@@ -372,6 +373,87 @@ is_json(const char *ct)
 	return (*ct == '\0' || *ct == ';');
 }
 
+/* A NUL ("\u0000") in a string of the body: yajl's tree hands out NUL-terminated strings
+ * that would silently end there, so the body is first run through the event parser, which
+ * gives lengths. The top-level field it is in goes to field. */
+struct nul_scan {
+	int depth;
+	bool found;
+	char field[65];
+};
+
+static void
+nul_scan_field(struct nul_scan *ns, const unsigned char *s, size_t len)
+{
+	size_t n = strnlen((const char *)s, len);
+
+	if (n >= sizeof(ns->field))
+		n = sizeof(ns->field) - 1;
+	memcpy(ns->field, s, n);
+	ns->field[n] = '\0';
+}
+
+static int
+nul_scan_string(void *ctx, const unsigned char *s, size_t len)
+{
+	struct nul_scan *ns = ctx;
+
+	if (memchr(s, '\0', len) == NULL)
+		return (1);
+	ns->found = true;
+	return (0);
+}
+
+static int
+nul_scan_key(void *ctx, const unsigned char *s, size_t len)
+{
+	struct nul_scan *ns = ctx;
+
+	if (ns->depth == 1)
+		nul_scan_field(ns, s, len);
+	return (nul_scan_string(ctx, s, len));
+}
+
+static int
+nul_scan_open(void *ctx)
+{
+	((struct nul_scan *)ctx)->depth++;
+	return (1);
+}
+
+static int
+nul_scan_close(void *ctx)
+{
+	((struct nul_scan *)ctx)->depth--;
+	return (1);
+}
+
+static const yajl_callbacks nul_scan_callbacks = {
+	.yajl_string = nul_scan_string,
+	.yajl_start_map = nul_scan_open,
+	.yajl_map_key = nul_scan_key,
+	.yajl_end_map = nul_scan_close,
+	.yajl_start_array = nul_scan_open,
+	.yajl_end_array = nul_scan_close,
+};
+
+/* True if a string in the (valid JSON) body holds a NUL; field names its top-level field. */
+static bool
+body_has_nul(const char *body, size_t len, char *field, size_t fieldlen)
+{
+	struct nul_scan ns;
+	yajl_handle h;
+
+	memset(&ns, 0, sizeof(ns));
+	if ((h = yajl_alloc(&nul_scan_callbacks, NULL, &ns)) == NULL)
+		fatalx("yajl_alloc");
+	if (yajl_parse(h, (const unsigned char *)body, len) == yajl_status_ok)
+		yajl_complete_parse(h);
+	yajl_free(h);
+	snprintf(field, fieldlen, "%s", ns.field);
+	return (ns.found);
+}
+
 int
 api_submit_parse(const char *body, size_t len, int *type, struct job *params,
 		 struct http_response *r)
@@ -379,7 +461,7 @@ api_submit_parse(const char *body, size_t len, int *type, struct job *params,
 	char errbuf[128], *text, *key;
 	yajl_val root, v, pv;
 	size_t i, k;
-	char msg[160];
+	char msg[160], field[65];
 	const char *val;
 
 	*type = -1;
@@ -401,6 +483,11 @@ api_submit_parse(const char *body, size_t len, int *type, struct job *params,
 	}
 	if (!YAJL_IS_OBJECT(root)) {
 		bad(r, NULL, "the request body must be a JSON object");
+		goto fail;
+	}
+	if (body_has_nul(body, len, field, sizeof(field))) {
+		snprintf(msg, sizeof(msg), "field '%s' contains a NUL character", field);
+		http_response_error(r, 400, "invalid_parameter", msg, field);
 		goto fail;
 	}
 	for (i = 0; i < root->u.object.len; i++) {

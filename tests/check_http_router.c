@@ -169,6 +169,21 @@ START_TEST(test_error_body)
 	buf_free(&out);
 	http_response_free(&r);
 
+	/* Echoed client bytes that are not UTF-8 become U+FFFD, one per byte. */
+	http_response_init(&r);
+	http_response_error(&r, 400, "unknown_parameter", "unknown parameter '\xff\xfe'",
+			    "\xff\xfe");
+	ck_assert_str_eq(body_of(&r), "{\"error\":{\"status\":400,\"code\":\"unknown_parameter\","
+				      "\"message\":\"unknown parameter '\xef\xbf\xbd\xef\xbf\xbd'\","
+				      "\"parameter\":\"\xef\xbf\xbd\xef\xbf\xbd\"}}");
+	http_response_free(&r);
+	http_response_init(&r);
+	http_response_error(&r, 400, "invalid_parameter", "caf\xc3\xa9 \xc3", "caf\xc3\xa9");
+	ck_assert_str_eq(body_of(&r), "{\"error\":{\"status\":400,\"code\":\"invalid_parameter\","
+				      "\"message\":\"caf\xc3\xa9 \xef\xbf\xbd\","
+				      "\"parameter\":\"caf\xc3\xa9\"}}");
+	http_response_free(&r);
+
 	http_response_init(&r);
 	r.status = 204;
 	buf_init(&out);
@@ -326,6 +341,19 @@ START_TEST(test_submit_body)
 		     "invalid_parameter", "job_type");
 	submit_error("{\"job_type\":\"full_sync\"} trailing", "invalid_parameter", NULL);
 	submit_error("{\"job_type\":\"\xff\"}", "invalid_parameter", NULL);
+	/* "\u0000" would end the string where it stands: refused, naming the field. */
+	submit_error("{\"job_type\":\"full\\u0000_sync\"}", "invalid_parameter", "job_type");
+	submit_error("{\"job_type\":\"full_sync\",\"parameters\":{\"a\":\"x\\u0000y\"}}",
+		     "invalid_parameter", "parameters");
+	submit_error("{\"job_type\":\"full_sync\",\"parameters\":{\"a\\u0000b\":\"x\"}}",
+		     "invalid_parameter", "parameters");
+	submit_error("{\"a\":\"x\\u0000y\"}", "invalid_parameter", "a");
+	/* an escaped backslash before "u0000" is no NUL */
+	b = "{\"job_type\":\"full_sync\",\"parameters\":{\"a\":\"x\\\\u0000y\"}}";
+	ck_assert_int_eq(api_submit_parse(b, strlen(b), &type, &p, &r), 0);
+	ck_assert_str_eq(job_param_get(&p, "a"), "x\\u0000y");
+	job_free(&p);
+	http_response_free(&r);
 }
 END_TEST
 
