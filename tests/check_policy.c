@@ -1,10 +1,14 @@
 /* check_policy.c: policy_analysis run in-process on small hand-made identity data and
  * roles written straight into a temp store, with policy files written by the tests; every
  * expected violation, decision and counter is worked out by hand in the comments. */
+#include <sys/stat.h>
+
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <msgpack.h>
 
@@ -20,9 +24,14 @@ setup(void)
 	af_setup("policy", AF_IDENTITY);
 }
 
+static char outside[PATH_MAX]; /* a temp dir outside the policy directory, or "" */
+
 static void
 teardown(void)
 {
+	if (outside[0] != '\0')
+		ck_assert_int_eq(tl_rm_rf(outside), 0);
+	outside[0] = '\0';
 	af_teardown();
 }
 
@@ -271,12 +280,12 @@ START_TEST(test_evaluate)
 }
 END_TEST
 
-/* The job parameter overrides the configuration; subjects = owners keeps a SoD set off
- * roles; a set of three held completely is one violation naming all three. */
+/* The job parameter (a file beside the configured one) overrides the configuration;
+ * subjects = owners keeps a SoD set off roles; a set of three held completely is one violation naming all three. */
 START_TEST(test_parameter_and_subjects)
 {
 	struct af_job *t;
-	char *conf, *param, arg[PATH_MAX + 16];
+	char *conf, *param;
 
 	own("o1", "x", "y");
 	acc("a1", "o1", "app", "active");
@@ -288,8 +297,8 @@ START_TEST(test_parameter_and_subjects)
 	param = write_policy("param.ini", "[sod three]\nsubjects = owners\n"
 	    "entitlements = g1, g2, g3\n");
 	conf_policy = conf;
-	snprintf(arg, sizeof arg, "policy_file=%s", param);
-	t = run(1, 0, (const char *const[]){arg, NULL});
+	/* A file name in the directory of the configured file. */
+	t = run(1, 0, (const char *const[]){"policy_file=param.ini", NULL});
 	af_expect(t, JOB_RUN_OK, 1, 0, 0);
 	af_job_free(t);
 	af_expect_dump(RES_DB_VIOLATIONS, "three|owner|o1 policy=three kind=sod "
@@ -376,13 +385,130 @@ START_TEST(test_file_errors)
 	t = run(1, 0, NULL);
 	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
 	ck_assert_str_eq(t->error, "no policy file: set policy_file in the [analysis] "
-	    "section of the configuration, or pass the policy_file parameter");
+	    "section of the configuration");
 	af_job_free(t);
-	t = run(1, 0, (const char *const[]){"policy_file=policies.ini", NULL});
+}
+END_TEST
+
+/* Run with the configuration's policy file conf_policy and parameter policy_file=name;
+ * expect the job to fail with error want (NULL: the refusal naming the directory dir). */
+static void
+expect_param_error(const char *name, const char *dir, const char *want)
+{
+	struct af_job *t;
+	char arg[PATH_MAX + 32], *exp;
+
+	snprintf(arg, sizeof arg, "policy_file=%s", name);
+	t = run(1, 0, (const char *const[]){arg, NULL});
+	if (want != NULL)
+		exp = strdup(want);
+	else if (asprintf(&exp, "parameters.policy_file: must be a file name in the policy "
+	    "directory %s", dir) == -1)
+		exp = NULL;
+	ck_assert(exp != NULL);
 	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
-	ck_assert_str_eq(t->error, "parameter policy_file: 'policies.ini' is not an "
-	    "absolute path");
+	ck_assert_msg(t->error != NULL && strcmp(t->error, exp) == 0,
+	    "policy_file=%s: got '%s'\nwant '%s'", name, t->error, exp);
+	ck_assert_int_eq(t->ctx.created, 0);
+	free(exp);
 	af_job_free(t);
+}
+
+/*
+ * The policy_file parameter names a file in the directory of the configured policy file,
+ * never a path: an absolute path, "../", a subdirectory, a hidden name, a symlink out of
+ * the directory (to a file that exists or not: the same error, so the parameter cannot
+ * probe the host), a directory and a fifo are refused; a missing name says so (the
+ * directory is the operator's); a file or a symlink to a file inside is read, and its
+ * errors name it as DIR/NAME. Without a configured policy file the parameter is refused.
+ */
+START_TEST(test_parameter_confined)
+{
+	char *out = outside, path[PATH_MAX + 64], want[2 * PATH_MAX];
+	char *conf;
+	struct af_job *t;
+
+	own("o1", "x", "y");
+	acc("a1", "o1", "app", "active");
+	af_membership("a1", "g1");
+	af_membership("a1", "g2");
+	conf = write_policy("conf.ini", "[sod never-used]\nentitlements = q1, q2\n");
+	free(write_policy("pair.ini", "[sod pair]\nentitlements = g1, g2\n"));
+	free(write_policy("bad.ini", "[sod x]\nentitlements = a, b\nlimit = 3\n"));
+	/* Outside the policy directory: a policy file that would parse, and a secret. */
+	tl_mkdtemp(out, "policy-out");
+	snprintf(path, sizeof path, "%s/outside.ini", out);
+	tl_write_file(path, "[sod pair]\nentitlements = g1, g2\n");
+	snprintf(path, sizeof path, "%s/secret", out);
+	tl_write_file(path, "root:x:0:0\n");
+	snprintf(path, sizeof path, "%s/link-out.ini", af.dir);
+	ck_assert_int_eq(symlink(out, path), 0);
+	snprintf(want, sizeof want, "%s/outside.ini", out);
+	snprintf(path, sizeof path, "%s/link-file-out.ini", af.dir);
+	ck_assert_int_eq(symlink(want, path), 0);
+	snprintf(want, sizeof want, "%s/secret", out);
+	snprintf(path, sizeof path, "%s/link-secret", af.dir);
+	ck_assert_int_eq(symlink(want, path), 0);
+	snprintf(want, sizeof want, "%s/nonexistent", out);
+	snprintf(path, sizeof path, "%s/link-missing", af.dir);
+	ck_assert_int_eq(symlink(want, path), 0);
+	snprintf(path, sizeof path, "%s/link-loop", af.dir);
+	ck_assert_int_eq(symlink("link-loop", path), 0);
+	snprintf(path, sizeof path, "%s/link-in.ini", af.dir);
+	ck_assert_int_eq(symlink("pair.ini", path), 0);
+	snprintf(path, sizeof path, "%s/subdir", af.dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/fifo", af.dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	conf_policy = conf;
+
+	expect_param_error("/etc/passwd", af.dir, NULL);
+	expect_param_error(want, af.dir, NULL); /* absolute, missing */
+	snprintf(path, sizeof path, "%s/pair.ini", af.dir);
+	expect_param_error(path, af.dir, NULL); /* absolute, even inside */
+	expect_param_error("../etc/passwd", af.dir, NULL);
+	expect_param_error("..", af.dir, NULL);
+	expect_param_error(".", af.dir, NULL);
+	expect_param_error(".hidden.ini", af.dir, NULL);
+	expect_param_error("subdir/../pair.ini", af.dir, NULL);
+	expect_param_error("pair ini", af.dir, NULL);
+	expect_param_error("", af.dir, NULL);
+	expect_param_error("link-out.ini", af.dir, NULL);      /* a directory outside */
+	expect_param_error("link-file-out.ini", af.dir, NULL); /* a policy file outside */
+	expect_param_error("link-secret", af.dir, NULL);
+	expect_param_error("link-missing", af.dir, NULL);      /* same: no oracle */
+	expect_param_error("link-loop", af.dir, NULL);
+	expect_param_error("subdir", af.dir, NULL);
+	expect_param_error("fifo", af.dir, NULL);              /* refused, never blocks */
+	snprintf(want, sizeof want, "parameters.policy_file: no file missing.ini in the "
+	    "policy directory %s", af.dir);
+	expect_param_error("missing.ini", af.dir, want);
+	/* The operator's files: errors quote them, naming DIR/NAME. */
+	snprintf(want, sizeof want, "policy file %s/bad.ini:3: unknown key 'limit' in "
+	    "[sod x]", af.dir);
+	expect_param_error("bad.ini", af.dir, want);
+
+	/* Accepted: a file of the directory, and a symlink to one. o1 holds g1 and g2. */
+	t = run(1, 0, (const char *const[]){"policy_file=pair.ini", NULL});
+	af_expect(t, JOB_RUN_OK, 1, 0, 0);
+	af_job_free(t);
+	t = run(2, 0, (const char *const[]){"policy_file=link-in.ini", NULL});
+	af_expect(t, JOB_RUN_OK, 0, 1, 0);
+	af_job_free(t);
+	af_expect_dump(RES_DB_VIOLATIONS, "pair|owner|o1 policy=pair kind=sod "
+	    "subject_kind=owner subject_id=o1 entitlements=[g1,g2] detail=holds 2 of the 2 "
+	    "entitlements that must not be held together first_seen_job=1\n");
+
+	/* No configured policy file: the parameter is refused, whatever it names. */
+	conf_policy = NULL;
+	expect_param_error("pair.ini", NULL, "parameters.policy_file: not allowed without a "
+	    "configured policy file (it names a file in the directory of the [analysis] "
+	    "policy_file setting)");
+	snprintf(path, sizeof path, "%s/pair.ini", af.dir);
+	expect_param_error(path, NULL, "parameters.policy_file: not allowed without a "
+	    "configured policy file (it names a file in the directory of the [analysis] "
+	    "policy_file setting)");
+	free(conf);
 }
 END_TEST
 
@@ -474,6 +600,7 @@ policy_suite(void)
 	tcase_add_test(tc, test_evaluate);
 	tcase_add_test(tc, test_parameter_and_subjects);
 	tcase_add_test(tc, test_file_errors);
+	tcase_add_test(tc, test_parameter_confined);
 	tcase_add_test(tc, test_account_conditions);
 	tcase_add_test(tc, test_cancel);
 	suite_add_tcase(s, tc);

@@ -2,9 +2,10 @@
  * policy.c: the policy_analysis job (DESIGN.md section 4, docs/analysis.md
  * "policy_analysis").
  *
- * Reads the policy file (job parameter policy_file, else the [analysis] policy_file of
- * the configuration; neither is an error), the owners with the groups they hold through
- * their accounts (roles_load.h), the generated roles and the accounts, and evaluates:
+ * Reads the policy file (the [analysis] policy_file of the configuration, or the one the
+ * job parameter policy_file names: a file name in that file's directory, never a path, see
+ * policy_file.h; no configured file is an error), the owners with the groups they hold
+ * through their accounts (roles_load.h), the generated roles and the accounts, and evaluates:
  * separation-of-duties sets (a subject holding two or more entitlements of one set),
  * max_entitlements (more than limit), requires (holding an entitlement without an allowed
  * attribute value) and account rules (reject wins over approve; unmatched accounts are
@@ -752,7 +753,9 @@ run_policy_analysis(struct job_ctx *ctx, char **error)
 	struct pol_run r;
 	struct identity *id = NULL;
 	struct ru_merge mg;
-	const char *path;
+	const char *conf_file, *param;
+	char *shown = NULL;
+	FILE *f = NULL;
 	uint64_t owners = 0, accounts = 0, memberships = 0, roles = 0;
 	bool owner_groups, do_roles, do_accounts;
 	DB *vdb = NULL;
@@ -763,27 +766,34 @@ run_policy_analysis(struct job_ctx *ctx, char **error)
 	msgpack_sbuffer_init(&r.sb);
 	msgpack_sbuffer_init(&r.dsb);
 
-	path = job_param_get(ctx->job, "policy_file");
-	if (path != NULL && *path != '/') {
-		*error = xasprintf("parameter policy_file: '%s' is not an absolute path", path);
-		goto out;
-	}
-	if (path == NULL && ctx->conf != NULL && ctx->conf->policy_file[0] != '\0')
-		path = ctx->conf->policy_file;
-	if (path == NULL) {
+	conf_file = ctx->conf != NULL && ctx->conf->policy_file[0] != '\0' ?
+	    ctx->conf->policy_file : NULL;
+	param = job_param_get(ctx->job, "policy_file");
+	if (param != NULL) {
+		/* A file name in the configured file's directory, never a path. */
+		if (policy_file_open_param(conf_file, param, &f, &shown, error) != 0)
+			goto out;
+	} else if (conf_file != NULL)
+		shown = xstrdup(conf_file);
+	else {
 		*error = xstrdup("no policy file: set policy_file in the [analysis] section of "
-		    "the configuration, or pass the policy_file parameter");
+		    "the configuration");
 		goto out;
 	}
 	job_ctx_step(ctx, "Reading policies");
-	if (policy_file_load(path, &r.ps, error) != 0) {
+	if ((f != NULL ? policy_file_load_stream(f, shown, &r.ps, error) :
+	    policy_file_load(shown, &r.ps, error)) != 0) {
 		char *e = *error;
 
 		*error = xasprintf("policy file %s", e);
 		free(e);
 		goto out;
 	}
-	job_ctx_log(ctx, LOG_LVL_INFO, "%zu policies from %s", r.ps.n, path);
+	if (f != NULL) {
+		fclose(f);
+		f = NULL;
+	}
+	job_ctx_log(ctx, LOG_LVL_INFO, "%zu policies from %s", r.ps.n, shown);
 	owner_groups = needs(&r.ps, 0);
 	do_roles = needs(&r.ps, 1);
 	do_accounts = needs(&r.ps, 2);
@@ -876,6 +886,9 @@ out:
 		identity_close(id);
 	}
 	job_ctx_progress_now(ctx);
+	if (f != NULL)
+		fclose(f);
+	free(shown);
 	rl_free(&r.m);
 	if (r.pents != NULL)
 		for (size_t i = 0; i < r.ps.n; i++)

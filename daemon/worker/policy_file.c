@@ -1,13 +1,20 @@
 /* policy_file.c: parses the policy file of policy_analysis with libinih. A reader
  * function feeds inih line by line, so every error names its line: bad section headers
  * are caught as the reader passes them, key errors in the handler, and missing keys are
- * reported at the section's header line once the file is read. */
+ * reported at the section's header line once the file is read. Also: the job parameter
+ * policy_file, a file name confined to the directory of the configured policy file (a
+ * client names a policy, never a path: the worker may run as root). */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -419,7 +426,7 @@ validate(struct pstate *st, struct policy *p)
 }
 
 int
-policy_file_load(const char *path, struct policy_set *ps, char **cause)
+policy_file_load_stream(FILE *f, const char *shown, struct policy_set *ps, char **cause)
 {
 	struct pstate st;
 	size_t i;
@@ -427,21 +434,17 @@ policy_file_load(const char *path, struct policy_set *ps, char **cause)
 
 	memset(ps, 0, sizeof *ps);
 	memset(&st, 0, sizeof st);
-	st.path = path;
+	st.f = f;
+	st.path = shown;
 	st.ps = ps;
-	if ((st.f = fopen(path, "r")) == NULL) {
-		*cause = xasprintf("%s: %s", path, strerror(errno));
-		return -1;
-	}
 	rv = ini_parse_stream(reader, &st, handler, &st);
 	if (st.cause == NULL && ferror(st.f))
-		st.cause = xasprintf("%s: read error", path);
-	fclose(st.f);
+		st.cause = xasprintf("%s: read error", shown);
 	if (st.cause == NULL && rv > 0)
 		perr(&st, rv, "syntax error (expected [TYPE NAME], key = value, or a "
 		    "comment)");
 	else if (st.cause == NULL && rv < 0)
-		st.cause = xasprintf("%s: cannot parse (out of memory)", path);
+		st.cause = xasprintf("%s: cannot parse (out of memory)", shown);
 	for (i = 0; st.cause == NULL && i < ps->n; i++)
 		validate(&st, &ps->p[i]);
 	if (st.cause != NULL) {
@@ -452,6 +455,125 @@ policy_file_load(const char *path, struct policy_set *ps, char **cause)
 	if (ps->n > 1)
 		qsort(ps->p, ps->n, sizeof *ps->p, cmp_policy);
 	return 0;
+}
+
+int
+policy_file_load(const char *path, struct policy_set *ps, char **cause)
+{
+	FILE *f;
+	int rv;
+
+	memset(ps, 0, sizeof *ps);
+	if ((f = fopen(path, "re")) == NULL) {
+		*cause = xasprintf("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rv = policy_file_load_stream(f, path, ps, cause);
+	fclose(f);
+	return rv;
+}
+
+/* --- the policy_file parameter ------------------------------------------------------ */
+
+#define PF_PARAM "parameters.policy_file"
+
+static bool
+valid_file_name(const char *s)
+{
+	const char *p;
+
+	if (*s == '\0' || *s == '.' || strlen(s) > NAME_MAX)
+		return false;
+	for (p = s; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.'))
+			return false;
+	return true;
+}
+
+/* The refusal for anything that is not a readable regular file of the directory: one
+ * message whatever lies behind the name, so no path outside can be probed with it. */
+static char *
+refused(const char *dir)
+{
+	return xasprintf(PF_PARAM ": must be a file name in the policy directory %s", dir);
+}
+
+int
+policy_file_open_param(const char *conf_file, const char *name, FILE **fp, char **shown,
+    char **cause)
+{
+	char *dir = NULL, *rdir = NULL, *joined = NULL, *rfile = NULL, *slash;
+	struct stat sb;
+	size_t dlen;
+	int fd = -1, rv = -1;
+
+	*fp = NULL;
+	*shown = NULL;
+	if (conf_file == NULL || *conf_file == '\0') {
+		*cause = xstrdup(PF_PARAM ": not allowed without a configured policy file (it "
+		    "names a file in the directory of the [analysis] policy_file setting)");
+		return -1;
+	}
+	/* The configured file's directory, as configured (config.c makes it absolute). */
+	dir = xstrdup(conf_file);
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		free(dir);
+		dir = xstrdup(".");
+	} else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (!valid_file_name(name)) {
+		*cause = refused(dir);
+		goto out;
+	}
+	if ((rdir = realpath(dir, NULL)) == NULL) {
+		*cause = xasprintf(PF_PARAM ": policy directory %s: %s", dir,
+		    strerror(errno));
+		goto out;
+	}
+	joined = xasprintf("%s/%s", strcmp(rdir, "/") == 0 ? "" : rdir, name);
+	if (lstat(joined, &sb) != 0 && errno == ENOENT) {
+		/* Nothing by that name in the directory (the operator's: no secret). */
+		*cause = xasprintf(PF_PARAM ": no file %s in the policy directory %s", name,
+		    dir);
+		goto out;
+	}
+	/* A symlink is followed only to a file inside the directory; a dangling one, a
+	 * loop, an unreadable target, one outside: all the same refusal. */
+	if ((rfile = realpath(joined, NULL)) == NULL) {
+		*cause = refused(dir);
+		goto out;
+	}
+	dlen = strlen(rdir);
+	if (strcmp(rdir, "/") != 0 && (strncmp(rfile, rdir, dlen) != 0 ||
+	    rfile[dlen] != '/')) {
+		*cause = refused(dir);
+		goto out;
+	}
+	/* Not following a symlink swapped in since, not blocking on a fifo. */
+	if ((fd = open(rfile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		*cause = refused(dir);
+		goto out;
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == -1 ||
+	    (*fp = fdopen(fd, "r")) == NULL) {
+		*cause = xasprintf(PF_PARAM ": %s/%s: %s", dir, name, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	*shown = xasprintf("%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
+	rv = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	free(rfile);
+	free(joined);
+	free(rdir);
+	free(dir);
+	return rv;
 }
 
 void
