@@ -437,6 +437,11 @@ bench_sync() {
 	rm -f "$WORK/import.sqlite" "$WORK/import.sqlite-wal" "$WORK/import.sqlite-shm"
 
 	write_conf "$d" - 2 - "src=$d/src" "mut=$d/mut"
+	# There are no built-in policies: policy_analysis checks the packaged example's.
+	if [ -f "$ROOT/packaging/policies.example" ]; then
+		printf '\n[analysis]\npolicy_file = %s\n' "$ROOT/packaging/policies.example" \
+		    >> "$d/jobsd.conf"
+	fi
 	start_jobsd "$d" || return 1
 	j1=$(run_job full_sync)
 	j2=$(run_job full_sync)
@@ -484,12 +489,7 @@ bench_sync() {
 		local t j st
 		say "5: analysis jobs over $OWNERS owners"
 		for t in manager_resolution enrichment role_generation policy_analysis; do
-			if [ "$t" = policy_analysis ] && [ -f "$ROOT/packaging/policies.example" ]; then
-				# There are no built-in policies: the packaged example's.
-				j=$(run_job "$t" --param "policy_file=$ROOT/packaging/policies.example")
-			else
-				j=$(run_job "$t")
-			fi
+			j=$(run_job "$t")
 			"$B/jobctl" --json show "$j" > "$d/a.json"
 			st=$(jq -r .status "$d/a.json")
 			if [ "$st" = completed ]; then
