@@ -32,7 +32,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: jobsd-http -c CONFIG [--listen ADDR:PORT]... [--ipc-fd FD] "
-			"[--port-file PATH]\n");
+			"[--port-file PATH] [--supervisor-timeout SECONDS]\n");
 	exit(64);
 }
 
@@ -121,12 +121,14 @@ main(int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'},
 		{"ipc-fd", required_argument, NULL, 'i'},
 		{"port-file", required_argument, NULL, 'p'},
+		{"supervisor-timeout", required_argument, NULL, 't'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = NULL, *port_file = NULL, *env;
 	const char *listen_specs[SERVER_MAX_LISTENERS];
 	size_t nlisten = 0, i;
 	int ch, ipc_fd = -1, nfds = 0, fd;
+	double sup_timeout = 30;
 	struct config *conf;
 	struct store *st = NULL;
 	struct server srv;
@@ -152,6 +154,13 @@ main(int argc, char **argv)
 		case 'p':
 			port_file = optarg;
 			break;
+		case 't':
+			/* tests: how long a submit waits for the supervisor (a cancel adds
+			 * cancel_grace); 30 s by default */
+			sup_timeout = strtod(optarg, &end);
+			if (*end != '\0' || !(sup_timeout > 0 && sup_timeout <= 3600))
+				usage();
+			break;
 		default:
 			usage();
 		}
@@ -171,6 +180,8 @@ main(int argc, char **argv)
 	srv.max_connections = conf->http_max_connections;
 	srv.idle_timeout_s = conf->http_idle_timeout_ms / 1000.0;
 	srv.request_timeout_s = conf->http_request_timeout_ms / 1000.0;
+	srv.submit_timeout_s = sup_timeout;
+	srv.cancel_timeout_s = conf->cancel_grace_ms / 1000.0 + sup_timeout;
 
 	if ((env = getenv(HTTP_FDS_ENV)) != NULL && nlisten == 0) {
 		nfds = (int)strtol(env, &end, 10);

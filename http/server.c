@@ -26,6 +26,7 @@
 #define SWEEP_S 0.1
 #define LINGER_S 2.0
 #define PING_TIMEOUT_S 1.0
+#define SUPERVISOR_TIMEOUT_S 30.0 /* a submit; a cancel adds cancel_grace */
 #define PEER_SEND_MAX (8u << 20) /* bytes queued to the supervisor */
 
 struct sconn {
@@ -85,8 +86,14 @@ on_wait(struct conn *c, struct conn_slot *s)
 	p->id = s->ipc_id;
 	p->sc = sc;
 	p->slot = s;
+	/* Never wait forever: past the deadline the client gets a 503 and a late reply is
+	 * dropped (its id is no longer pending). */
 	if (s->wait == API_WAIT_PING)
 		p->deadline = now(srv) + PING_TIMEOUT_S;
+	else if (s->wait == API_WAIT_CANCEL)
+		p->deadline = now(srv) + srv->cancel_timeout_s;
+	else
+		p->deadline = now(srv) + srv->submit_timeout_s;
 	p->next = srv->pending;
 	if (p->next != NULL)
 		p->next->prev = p;
@@ -469,6 +476,8 @@ server_init(struct server *srv, struct ev_loop *loop)
 	srv->max_connections = 1024;
 	srv->idle_timeout_s = 60;
 	srv->request_timeout_s = 10;
+	srv->cancel_timeout_s = 10 + SUPERVISOR_TIMEOUT_S;
+	srv->submit_timeout_s = SUPERVISOR_TIMEOUT_S;
 	srv->limits.max_header_bytes = 16384;
 	srv->limits.max_body_bytes = 65536;
 }

@@ -23,6 +23,8 @@ struct server {
 	int max_connections;
 	double idle_timeout_s;
 	double request_timeout_s;
+	double cancel_timeout_s; /* a DELETE waiting for the supervisor: cancel_grace + 30 s */
+	double submit_timeout_s; /* a POST waiting for the supervisor */
 	struct listener listeners[SERVER_MAX_LISTENERS];
 	size_t nlisteners;
 	bool accepting;
