@@ -1,5 +1,5 @@
-/* server.c: jobsd-http's libev side: listening sockets (accept until max_connections, then
- * pause), nonblocking connections with bounded input and output, idle / slow-request /
+/* server.c: jobsd-http's libev side: listening sockets (at max_connections the oldest idle
+ * keep-alive connection makes room for a new one; with none, accepting pauses), nonblocking connections with bounded input and output, idle / slow-request /
  * linger timeouts from one sweep timer, and the supervisor link (an ipc_peer on the
  * socketpair) with the table of requests waiting for its replies, keyed by IPC id. */
 #include <sys/socket.h>
@@ -38,6 +38,7 @@ struct sconn {
 	bool eof;       /* the client sent EOF */
 	bool lingering; /* write side shut down; draining input until EOF or timeout */
 	double last_io;
+	double accepted;     /* until its first request completes, request_timeout runs */
 	double req_start;    /* when the request being received began (0: none) */
 	double linger_until;
 	struct sconn *prev, *next;
@@ -352,12 +353,46 @@ write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	sconn_run(w->data);
 }
 
+/* The keep-alive connection idle the longest (answered at least one request, nothing in
+ * flight), or NULL. */
+static struct sconn *
+oldest_idle(struct server *srv)
+{
+	struct sconn *sc, *best = NULL;
+
+	for (sc = srv->conns; sc != NULL; sc = sc->next) {
+		if (sc->lingering || sc->c.nrequests == 0 || !conn_idle(&sc->c))
+			continue;
+		if (best == NULL || sc->last_io <= best->last_io)
+			best = sc;
+	}
+	return (best);
+}
+
+/* Close the oldest idle keep-alive connection to admit a new one. */
+static bool
+evict_idle(struct server *srv)
+{
+	struct sconn *sc;
+
+	if ((sc = oldest_idle(srv)) == NULL)
+		return (false);
+	log_debug("at max_connections: closing an idle keep-alive connection");
+	sconn_close(sc);
+	return (true);
+}
+
 static void
 accept_one(struct server *srv, int lfd)
 {
 	struct sconn *sc;
 	int fd, on = 1;
 
+	/* At the limit, an idle keep-alive connection makes room; with none, wait. */
+	if (srv->nconns >= (size_t)srv->max_connections && !evict_idle(srv)) {
+		listeners_enable(srv, false);
+		return;
+	}
 	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1) {
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -378,7 +413,7 @@ accept_one(struct server *srv, int lfd)
 	sc->c.owner = sc;
 	sc->c.on_wait = on_wait;
 	sc->c.on_drop = on_drop;
-	sc->last_io = now(srv);
+	sc->last_io = sc->accepted = now(srv);
 	ev_io_init(&sc->rio, read_cb, fd, EV_READ);
 	ev_io_init(&sc->wio, write_cb, fd, EV_WRITE);
 	sc->rio.data = sc;
@@ -391,7 +426,7 @@ accept_one(struct server *srv, int lfd)
 	srv->metrics.connections = srv->nconns;
 	srv->metrics.connections_total++;
 	conn_update(sc);
-	if (srv->nconns >= (size_t)srv->max_connections)
+	if (srv->nconns >= (size_t)srv->max_connections && oldest_idle(srv) == NULL)
 		listeners_enable(srv, false);
 }
 
@@ -440,6 +475,17 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 				sconn_close(sc);
 			continue;
 		}
+		/* request_timeout runs from accept until the first request completes, so
+		 * that connections which send nothing do not hold a slot for idle_timeout. */
+		if (sc->c.nrequests == 0 && sc->reading &&
+		    t - sc->accepted >= srv->request_timeout_s) {
+			if (conn_request_started(&sc->c)) {
+				conn_fail(&sc->c, 408);
+				conn_update(sc);
+			} else
+				sconn_close(sc);
+			continue;
+		}
 		/* Only while waiting for the client: held-back pipelined input is ours. */
 		if (sc->req_start != 0 && sc->reading && conn_request_started(&sc->c) &&
 		    t - sc->req_start >= srv->request_timeout_s) {
@@ -454,6 +500,10 @@ sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		if (conn_idle(&sc->c) && t - sc->last_io >= srv->idle_timeout_s)
 			sconn_close(sc);
 	}
+	/* Paused at the limit: a connection that has gone idle since can make room. */
+	if (!srv->accepting && !srv->stopping && !ev_is_active(&srv->accept_retry) &&
+	    oldest_idle(srv) != NULL)
+		listeners_enable(srv, true);
 }
 
 static void

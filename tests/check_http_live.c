@@ -53,6 +53,10 @@ static int pings;
 static bool ignore_pings;
 static int cfg_max_connections = 700;
 static int cfg_idle_timeout = 3;
+static const char *cfg_sup_timeout; /* --supervisor-timeout, or NULL */
+static int cfg_cancel_grace = -1;   /* cancel_grace seconds, or -1 for the default */
+static bool hold_submits;           /* leave SUBMITs unanswered (held_submit: the last) */
+static uint32_t held_submit;
 
 static int64_t
 mono_ms(void)
@@ -158,6 +162,10 @@ sup_handle(const struct ipc_msg *m)
 		ipc_writer_destroy(&w);
 		break;
 	case MSG_CTL_SUBMIT:
+		if (hold_submits) {
+			held_submit = m->id;
+			break;
+		}
 		ck_assert_int_eq(ipc_get_strbuf(&m->body, "job_type", type, sizeof(type)), 0);
 		ipc_get_strbuf(&m->body, "by", by, sizeof(by));
 		ck_assert_int_ge(t = job_type_parse(type, strlen(type)), 0);
@@ -482,6 +490,8 @@ setup(void)
 	snprintf(conf, sizeof(conf), "%s/jobsd.conf", dir);
 	f = fopen(conf, "w");
 	ck_assert_ptr_nonnull(f);
+	if (cfg_cancel_grace >= 0)
+		fprintf(f, "cancel_grace = %d\n", cfg_cancel_grace);
 	fprintf(f, "data_dir = %s/data\n[http]\nrequest_timeout = 1\nidle_timeout = %d\n"
 		   "max_header_bytes = 2048\nmax_body_bytes = 1024\nmax_connections = %d\n",
 		dir, cfg_idle_timeout, cfg_max_connections);
@@ -508,7 +518,11 @@ setup(void)
 		dup2(sp[1], 3);
 		dup2(lfd, 4);
 		setenv("JOBSD_HTTP_FDS", fds, 1);
-		execl(path, "jobsd-http", "-c", conf, (char *)NULL);
+		if (cfg_sup_timeout != NULL)
+			execl(path, "jobsd-http", "-c", conf, "--supervisor-timeout",
+			      cfg_sup_timeout, (char *)NULL);
+		else
+			execl(path, "jobsd-http", "-c", conf, (char *)NULL);
 		_exit(127);
 	}
 	close(sp[1]);
@@ -516,6 +530,7 @@ setup(void)
 	sup = sp[0];
 	ipc_reader_init(&sup_reader);
 	hold_cancels = false;
+	hold_submits = false;
 	ignore_pings = false;
 	pings = 0;
 	nheld = 0;
@@ -1269,6 +1284,8 @@ no_sup_setup(void)
 {
 	cfg_max_connections = 700;
 	cfg_idle_timeout = 3;
+	cfg_sup_timeout = NULL;
+	cfg_cancel_grace = -1;
 	setup();
 }
 
@@ -1277,14 +1294,105 @@ small_setup(void)
 {
 	cfg_max_connections = 4;
 	cfg_idle_timeout = 1;
+	cfg_sup_timeout = NULL;
+	cfg_cancel_grace = -1;
 	setup();
 }
 
-/* At max_connections the listener stops accepting; below it, it resumes. Idle
- * keep-alive connections are closed after idle_timeout. */
+/* The supervisor's deadlines shortened: 1 s for a submit, cancel_grace 1 s + 1 s for a
+ * cancel. */
+static void
+deadline_setup(void)
+{
+	cfg_max_connections = 700;
+	cfg_idle_timeout = 10;
+	cfg_sup_timeout = "1";
+	cfg_cancel_grace = 1;
+	setup();
+}
+
+/* A DELETE or POST the supervisor never answers gets a 503 at its deadline; the late
+ * reply is dropped and the connection goes on in order. */
+START_TEST(test_supervisor_deadline)
+{
+	static const char unavailable[] =
+	    "{\"error\":{\"status\":503,\"code\":\"unavailable\","
+	    "\"message\":\"the supervisor is not available\"}}";
+	struct client *c = client_new();
+	struct resp r;
+	int64_t t0, dt;
+
+	put_job(JOB_FULL_SYNC, JOB_PENDING, T0, JOB_NULL, JOB_NULL);
+	hold_cancels = true;
+	t0 = mono_ms();
+	send_str(c->fd, "DELETE /api/v1/jobs/job-1 HTTP/1.1\r\nAuthorization: " ADMIN "\r\n\r\n"
+			"GET /api/v1/jobs/running HTTP/1.1\r\nAuthorization: " ADMIN "\r\n\r\n");
+	ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+	dt = mono_ms() - t0;
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_str_eq(r.body, unavailable);
+	resp_free(&r);
+	ck_assert_msg(dt >= 1900 && dt < 3500, "cancel deadline after %lld ms", (long long)dt);
+	ck_assert_int_eq((int)nheld, 1);
+	ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "{\"jobs\":[]}");
+	resp_free(&r);
+	/* The late answer goes nowhere. */
+	release_cancels();
+	hold_cancels = false;
+	send_str(c->fd, "GET /healthz HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "{\"status\":\"ok\"}");
+	resp_free(&r);
+
+	hold_submits = true;
+	held_submit = 0;
+	t0 = mono_ms();
+	send_str(c->fd, "POST /api/v1/jobs HTTP/1.1\r\nAuthorization: " ADMIN "\r\n"
+			"Content-Type: application/json\r\nContent-Length: 24\r\n\r\n"
+			"{\"job_type\":\"full_sync\"}");
+	ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+	dt = mono_ms() - t0;
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_str_eq(r.body, unavailable);
+	resp_free(&r);
+	ck_assert_msg(dt >= 900 && dt < 2500, "submit deadline after %lld ms", (long long)dt);
+	ck_assert_uint_ne(held_submit, 0);
+	sup_fail(held_submit, 409, "conflict", "late");
+	hold_submits = false;
+	send_str(c->fd, "GET /healthz HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+	ck_assert(!client_eof(c, 200)); /* still open */
+	client_free(c);
+}
+END_TEST
+
+/* Serve the supervisor link until n CANCELs are held (bounded). */
+static void
+wait_held(size_t n)
+{
+	int64_t deadline = mono_ms() + 5000;
+	struct pollfd pfd;
+
+	while (nheld < n) {
+		ck_assert_msg(mono_ms() < deadline, "%zu of %zu cancels arrived", nheld, n);
+		pfd.fd = sup;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 100) > 0)
+			sup_service();
+	}
+}
+
+/* At max_connections the oldest idle keep-alive connection is closed to admit a new one;
+ * with none idle the listener stops accepting until one is. Idle keep-alive connections
+ * are closed after idle_timeout. */
 START_TEST(test_connection_limit_and_idle)
 {
-	struct client *cs[4], *extra;
+	struct client *cs[4], *extra, *extra2;
 	struct resp r;
 	int i;
 	int64_t t0;
@@ -1298,24 +1406,87 @@ START_TEST(test_connection_limit_and_idle)
 		ck_assert_int_eq(r.status, 200);
 		resp_free(&r);
 	}
-	/* The kernel completes the handshake, but jobsd-http does not accept it. */
+	/* cs[1..3] busy (a DELETE of job-i held by the supervisor); cs[0] idle. */
+	for (i = 1; i <= 4; i++)
+		put_job(JOB_FULL_SYNC, JOB_PENDING, T0, JOB_NULL, JOB_NULL);
+	hold_cancels = true;
+	for (i = 1; i < 4; i++) {
+		char line[256];
+
+		snprintf(line, sizeof(line), "DELETE /api/v1/jobs/job-%d HTTP/1.1\r\n"
+					     "Authorization: " ADMIN "\r\n\r\n", i);
+		send_str(cs[i]->fd, line);
+	}
+	wait_held(3);
+	/* A fifth client is admitted in place of the idle cs[0]. */
 	extra = client_new();
 	send_str(extra->fd, "GET /healthz HTTP/1.1\r\n\r\n");
-	ck_assert_int_eq(client_read(extra, false, &r, 300), -1);
-	/* Keep cs[0..2] busy so that only cs[3] goes idle. */
-	client_free(cs[3]);
 	ck_assert_int_eq(client_read(extra, false, &r, 5000), 0);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+	ck_assert(client_eof(cs[0], 3000));
+	/* Now nothing is idle: a sixth waits (the kernel completes the handshake only). */
+	send_str(extra->fd, "DELETE /api/v1/jobs/job-4 HTTP/1.1\r\nAuthorization: " ADMIN
+			    "\r\n\r\n");
+	wait_held(4);
+	extra2 = client_new();
+	send_str(extra2->fd, "GET /healthz HTTP/1.1\r\n\r\n");
+	ck_assert_int_eq(client_read(extra2, false, &r, 300), -1);
+	/* Answered, they are idle and the sixth gets in. */
+	release_cancels();
+	hold_cancels = false;
+	for (i = 1; i < 4; i++) {
+		ck_assert_int_eq(client_read(cs[i], false, &r, 5000), 0);
+		ck_assert_int_eq(r.status, 204);
+		resp_free(&r);
+	}
+	ck_assert_int_eq(client_read(extra, false, &r, 5000), 0);
+	ck_assert_int_eq(r.status, 204);
+	resp_free(&r);
+	ck_assert_int_eq(client_read(extra2, false, &r, 5000), 0);
 	ck_assert_int_eq(r.status, 200);
 	resp_free(&r);
 
 	/* Idle keep-alive connections are closed after idle_timeout (1 s). */
 	t0 = mono_ms();
-	ck_assert(client_eof(cs[0], 5000));
+	ck_assert(client_eof(extra2, 5000));
 	ck_assert_msg(mono_ms() - t0 < 3000, "idle close took %lld ms",
 		      (long long)(mono_ms() - t0));
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		client_free(cs[i]);
 	client_free(extra);
+	client_free(extra2);
+}
+END_TEST
+
+/* request_timeout (1 s) runs from accept until the first request is complete: a
+ * connection that sends nothing is closed well before idle_timeout (3 s), and one that
+ * starts its first request late gets its 408 one request_timeout after accept. */
+START_TEST(test_first_request_timeout)
+{
+	struct client *c;
+	struct resp r;
+	int64_t t0, dt;
+
+	t0 = mono_ms();
+	c = client_new();
+	ck_assert(client_eof(c, 5000));
+	dt = mono_ms() - t0;
+	ck_assert_msg(dt >= 900 && dt < 2500, "silent connection closed after %lld ms",
+		      (long long)dt);
+	client_free(c);
+
+	t0 = mono_ms();
+	c = client_new();
+	ck_assert_int_eq(client_read(c, false, &r, 600), -1); /* nothing to read yet */
+	send_str(c->fd, "GET /healthz HTTP/1.1\r\n");
+	ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+	dt = mono_ms() - t0;
+	ck_assert_int_eq(r.status, 408);
+	resp_free(&r);
+	/* from accept: not one request_timeout after the first byte (>= 1600 ms) */
+	ck_assert_msg(dt >= 900 && dt < 1500, "408 after %lld ms", (long long)dt);
+	client_free(c);
 }
 END_TEST
 
@@ -1382,6 +1553,7 @@ http_live_suite(void)
 	tcase_add_test(tc, test_supervisor_gone);
 	tcase_add_test(tc, test_pipelining_flood);
 	tcase_add_test(tc, test_healthz_timeout);
+	tcase_add_test(tc, test_first_request_timeout);
 	tcase_add_test(tc, test_standalone);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("limits");
@@ -1389,6 +1561,12 @@ http_live_suite(void)
 	tcase_add_checked_fixture(tc, small_setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_connection_limit_and_idle);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("deadlines");
+	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+	tcase_add_checked_fixture(tc, deadline_setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_supervisor_deadline);
 	suite_add_tcase(s, tc);
 	return (s);
 }
