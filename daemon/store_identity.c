@@ -5,6 +5,9 @@
 
 #include "identity.h"
 #include "log.h"
+#include "store_internal.h"
+
+#define IDENT_PAGESIZE 16384 /* for databases created from now on */
 
 static const char *const db_names[IDENT_TYPE_COUNT] = {
 	"applications", "owners", "accounts", "groups", "memberships",
@@ -42,6 +45,42 @@ ident_type_parse_singular(const char *s)
 	return -1;
 }
 
+/* Like store_db_open, with IDENT_PAGESIZE pages when the file is created: a full sync
+ * reads every page of a type twice and a bigger page is one cache buffer and one read
+ * instead of four. */
+static int
+ident_db_open(struct store *s, const char *name, DB **out, char **cause)
+{
+	char file[64];
+	uint32_t flags = DB_AUTO_COMMIT;
+	DB *db;
+	int ret;
+
+	*out = NULL;
+	snprintf(file, sizeof file, "%s.db", name);
+	if ((ret = db_create(&db, s->env, 0)) != 0) {
+		store_set_cause(cause, store_cause(s, ret, "db_create %s", name));
+		return -1;
+	}
+	if ((ret = db->set_pagesize(db, IDENT_PAGESIZE)) != 0) {
+		store_set_cause(cause, store_cause(s, ret, "set_pagesize %s", name));
+		db->close(db, 0);
+		return -1;
+	}
+	if (s->role == STORE_READER)
+		flags |= DB_RDONLY;
+	else
+		flags |= DB_CREATE;
+	if ((ret = db->open(db, NULL, file, NULL, DB_BTREE, flags, 0600)) != 0) {
+		store_set_cause(cause, store_cause(s, ret, "open database %s in %s", file,
+		    s->data_dir));
+		db->close(db, 0);
+		return -1;
+	}
+	*out = db;
+	return 0;
+}
+
 int
 identity_open(struct store *s, struct identity **out, char **cause)
 {
@@ -51,7 +90,7 @@ identity_open(struct store *s, struct identity **out, char **cause)
 	id = xcalloc(1, sizeof *id);
 	id->store = s;
 	for (i = 0; i < IDENT_TYPE_COUNT; i++) {
-		if (store_db_open(s, db_names[i], DB_BTREE, 0, &id->db[i], cause) != 0) {
+		if (ident_db_open(s, db_names[i], &id->db[i], cause) != 0) {
 			identity_close(id);
 			return -1;
 		}

@@ -88,6 +88,9 @@ struct sync_run {
 	int mcol;     /* its modified_at column */
 	char *tcause; /* error inside a store_with_txn callback */
 
+	/* Types whose database was empty when the sync began: all their records are its own
+	 * (no other job writes them meanwhile: DESIGN.md section 4, conflicting jobs). */
+	bool empty_at_start[IDENT_TYPE_COUNT];
 	/* Full mode: the records seen, as bits of their numbers. */
 	uint8_t *seen[IDENT_TYPE_COUNT];
 	size_t seen_bytes[IDENT_TYPE_COUNT];
@@ -433,6 +436,7 @@ apply_pending(struct sync_run *sr, struct batch *b, char **error)
 	char *base, *key, *val;
 	size_t i, j, curlen;
 	uint64_t curno, curgen, no, gen;
+	u_int32_t pgsz;
 	bool present, same;
 	int ret, rv = -1;
 
@@ -454,11 +458,14 @@ apply_pending(struct sync_run *sr, struct batch *b, char **error)
 	}
 	/* Dense rows (a full sync) read 64 KiB at a time, sparse ones (an incremental) less. */
 	w.ulen = b->npend * 64;
-	if (w.ulen < 8192)
-		w.ulen = 8192;
 	if (w.ulen > SYNC_WINDOW_BYTES)
 		w.ulen = SYNC_WINDOW_BYTES;
-	w.ulen &= ~(size_t)1023; /* bulk buffers are multiples of 1 KiB */
+	/* Bulk buffers are multiples of 1 KiB, at least a page. */
+	if (db->get_pagesize(db, &pgsz) != 0 || pgsz < 8192)
+		pgsz = 8192;
+	if (w.ulen < pgsz)
+		w.ulen = pgsz;
+	w.ulen &= ~(size_t)1023;
 	base = b->arena.data;
 	for (i = 0; i < b->npend; i = j) {
 		p = &b->pend[sr->order[i]];
@@ -934,7 +941,11 @@ check_deletions(struct sync_run *sr, uint64_t todel[IDENT_TYPE_COUNT], char **er
 		todel[t] = 0;
 		if (!sr->types[t])
 			continue;
-		if (count_unseen(sr, (enum ident_type)t, &total, &other, error) != 0)
+		if (sr->empty_at_start[t]) {
+			/* Every record is one this sync created (and saw): nothing to scan. */
+			total = sr->created[t];
+			other = 0;
+		} else if (count_unseen(sr, (enum ident_type)t, &total, &other, error) != 0)
 			return -1;
 		todel[t] = other;
 		stored = total - sr->created[t]; /* records stored before this sync */
@@ -1063,6 +1074,40 @@ sync_finish(struct sync_run *sr, char **error)
 	return with_txn(sr, 0, finish_txn, "moving the sync watermark", error);
 }
 
+/* Which of the synced types' databases are empty. */
+static int
+note_empty(struct sync_run *sr, char **error)
+{
+	DB *db;
+	DBC *c;
+	DBT k, v;
+	int t, ret;
+
+	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
+		if (!sr->types[t])
+			continue;
+		db = identity_db(sr->id, (enum ident_type)t);
+		if ((ret = db->cursor(db, NULL, &c, DB_READ_COMMITTED)) != 0) {
+			*error = xasprintf("%s cursor: %s", ident_db_name((enum ident_type)t),
+			    db_strerror(ret));
+			return -1;
+		}
+		memset(&k, 0, sizeof k);
+		memset(&v, 0, sizeof v);
+		v.flags = DB_DBT_PARTIAL; /* no data needed */
+		k.flags = DB_DBT_PARTIAL;
+		ret = c->get(c, &k, &v, DB_FIRST);
+		c->close(c);
+		if (ret != 0 && ret != DB_NOTFOUND) {
+			*error = xasprintf("%s: %s", ident_db_name((enum ident_type)t),
+			    db_strerror(ret));
+			return -1;
+		}
+		sr->empty_at_start[t] = ret == DB_NOTFOUND;
+	}
+	return 0;
+}
+
 static bool
 count_stop(void *arg)
 {
@@ -1165,6 +1210,8 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 	job_ctx_progress_now(ctx);
 
 	if (sync_begin(&sr, error) != 0)
+		goto out;
+	if (mode == MODE_FULL && note_empty(&sr, error) != 0)
 		goto out;
 
 	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
