@@ -2,10 +2,12 @@
  * jobsd-datagen data set (2000 owners, seed 42): the roles equal the manifest's cohorts
  * of at least 5 owners with the groups their group_holders put at or above 80%, and
  * packaging/policies.example finds exactly the planted SoD owners of manifest "sod";
- * plus a cancellation in the middle of a run. */
+ * the policy_file parameter confined to the policy directory; plus a cancellation in the
+ * middle of a run. */
 #include <sys/stat.h>
 
 #include <check.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,15 +80,34 @@ manifest(const char *dir)
 	return v;
 }
 
+/* The configuration's policy file: policies/policies.ini beside the config file (relative
+ * paths are the config file's directory's), a copy of packaging/policies.example; the job
+ * parameter policy_file names files in that policies directory. */
+#define POLICY_CONF "[analysis]\npolicy_file = policies/policies.ini\n"
+
+static struct tl_daemon *
+new_daemon(void)
+{
+	struct tl_daemon *d = tl_daemon_new(&(struct tl_opts){.max_workers = 1,
+	    .extra = POLICY_CONF});
+	char path[PATH_MAX], *text;
+
+	snprintf(path, sizeof path, "%s/policies", d->dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/../../packaging/policies.example", tl_fixtures_dir());
+	text = tl_read_file(path);
+	ck_assert_msg(text != NULL, "no %s", path);
+	snprintf(path, sizeof path, "%s/policies/policies.ini", d->dir);
+	tl_write_file(path, text);
+	free(text);
+	return d;
+}
+
 static struct tl_daemon *
 start_with_data(void)
 {
-	char extra[PATH_MAX + 64];
-	struct tl_daemon *d;
+	struct tl_daemon *d = new_daemon();
 
-	snprintf(extra, sizeof extra, "[analysis]\npolicy_file = %s/../../packaging/"
-	    "policies.example\n", tl_fixtures_dir());
-	d = tl_daemon_new(&(struct tl_opts){.max_workers = 1, .extra = extra});
 	ck_assert_int_eq(tl_rm_rf(d->source_dir), 0);
 	ck_assert_int_eq(mkdir(d->source_dir, 0700), 0);
 	datagen(d->source_dir);
@@ -269,11 +290,12 @@ START_TEST(test_roles_and_policies)
 	ck_assert_int_eq(tl_jint(v, "records_updated"), created);
 	ck_assert_int_eq(tl_jint(v, "records_deleted"), 0);
 	yajl_tree_free(v);
-	snprintf(pol_param, sizeof pol_param, "policy_file=%s/sod-only.ini", d->dir);
+	/* A file name in the policy directory, not a path. */
+	snprintf(pol_param, sizeof pol_param, "policy_file=sod-only.ini");
 	{
 		char path[PATH_MAX];
 
-		snprintf(path, sizeof path, "%s/sod-only.ini", d->dir);
+		snprintf(path, sizeof path, "%s/policies/sod-only.ini", d->dir);
 		tl_write_file(path, "[sod ad-ap-invoice-entry-vs-payment-approval]\n"
 		    "entitlements = grp-ad-ap-invoice-entry, grp-ad-ap-payment-approval\n");
 	}
@@ -286,28 +308,57 @@ START_TEST(test_roles_and_policies)
 }
 END_TEST
 
-/* A broken policy file fails the job at once naming file and line. */
-START_TEST(test_policy_file_error)
+/* Submit policy_analysis with parameter policy_file=name through jobctl; expect it to
+ * fail with error want. */
+static void
+expect_failed(struct tl_daemon *d, const char *name, const char *want)
 {
-	struct tl_daemon *d = tl_daemon_new(&(struct tl_opts){.max_workers = 1});
-	char path[PATH_MAX], param[PATH_MAX + 32], want[PATH_MAX + 64];
+	char param[PATH_MAX + 32];
 	const char *args[] = {"--json", "submit", "policy_analysis", "--param", param,
 	    "--wait", NULL};
 	struct tl_run r;
 	yajl_val v;
 
-	snprintf(path, sizeof path, "%s/bad.ini", d->dir);
-	tl_write_file(path, "[sod x]\nentitlements = a, b\nlimit = 3\n");
-	snprintf(param, sizeof param, "policy_file=%s", path);
-	tl_daemon_start(d);
+	snprintf(param, sizeof param, "policy_file=%s", name);
 	tl_jobctlv(d, &r, args);
 	v = tl_json(r.out);
 	ck_assert_msg(v != NULL, "%s %s", r.out, r.err);
 	ck_assert_str_eq(tl_jstr(v, "status"), "failed");
-	snprintf(want, sizeof want, "policy file %s:3: unknown key 'limit' in [sod x]", path);
-	ck_assert_str_eq(tl_jstr(v, "error"), want);
+	ck_assert_msg(tl_jstr(v, "error") != NULL && strcmp(tl_jstr(v, "error"), want) == 0,
+	    "policy_file=%s: error '%s', want '%s'", name, tl_jstr(v, "error"), want);
 	yajl_tree_free(v);
 	tl_run_free(&r);
+}
+
+/* A broken policy file of the policy directory fails the job at once naming file and
+ * line. A path (absolute or with ../) or a symlink out of the policy directory is refused
+ * before anything is read, with one error that says nothing about the file named: the
+ * parameter cannot read or probe the host's files through the job's error. */
+START_TEST(test_policy_file_error)
+{
+	struct tl_daemon *d = new_daemon();
+	char path[PATH_MAX], real[PATH_MAX], want[2 * PATH_MAX];
+
+	/* The daemon resolves the config file's path: its directory as realpath has it. */
+	ck_assert_msg(realpath(d->dir, real) != NULL, "realpath %s", d->dir);
+	snprintf(path, sizeof path, "%s/policies/bad.ini", d->dir);
+	tl_write_file(path, "[sod x]\nentitlements = a, b\nlimit = 3\n");
+	snprintf(path, sizeof path, "%s/policies/passwd", d->dir);
+	ck_assert_int_eq(symlink("/etc/passwd", path), 0);
+	snprintf(path, sizeof path, "%s/policies/nothing", d->dir);
+	ck_assert_int_eq(symlink("/nonexistent/file", path), 0);
+	tl_daemon_start(d);
+	snprintf(want, sizeof want, "policy file %s/policies/bad.ini:3: unknown key 'limit' "
+	    "in [sod x]", real);
+	expect_failed(d, "bad.ini", want);
+	snprintf(want, sizeof want, "parameters.policy_file: must be a file name in the "
+	    "policy directory %s/policies", real);
+	expect_failed(d, "/etc/passwd", want);
+	expect_failed(d, "/proc/self/environ", want);
+	expect_failed(d, "/nonexistent/file", want);
+	expect_failed(d, "../jobsd.conf", want);
+	expect_failed(d, "passwd", want);
+	expect_failed(d, "nothing", want);
 }
 END_TEST
 
