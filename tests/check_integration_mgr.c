@@ -10,42 +10,15 @@
 
 #include <msgpack.h>
 
-#include "log.h"
+#include "lib/datagen_fixture.h"
 #include "lib/testlib.h"
+#include "log.h"
 #include "results.h"
 #include "store.h"
 
 #define JOBCTL(d, r, ...) tl_jobctl((d), (r), __VA_ARGS__, (const char *)NULL)
 
 Suite *integration_mgr_suite(void);
-
-static void
-datagen(const char *dir)
-{
-	char prog[PATH_MAX];
-	const char *argv[] = {prog, "--owners", "2000", "--seed", "42", "--out", dir, "-q", NULL};
-	struct tl_run r;
-
-	snprintf(prog, sizeof(prog), "%s/jobsd-datagen", tl_bin_dir());
-	tl_run(&r, argv, NULL, 60000);
-	ck_assert_msg(r.status == 0, "jobsd-datagen: exit %d: %s", r.status, r.err);
-	tl_run_free(&r);
-}
-
-static yajl_val
-manifest(const char *dir)
-{
-	char path[PATH_MAX], *text;
-	yajl_val v;
-
-	snprintf(path, sizeof(path), "%s/manifest.json", dir);
-	text = tl_read_file(path);
-	ck_assert_msg(text != NULL, "no %s", path);
-	v = tl_json(text);
-	ck_assert_msg(v != NULL, "%s is not JSON", path);
-	free(text);
-	return (v);
-}
 
 /* A daemon on a fresh generated data set, fully synced; its manifest in *m. */
 static struct tl_daemon *
@@ -56,8 +29,9 @@ synced_daemon(yajl_val *m)
 
 	ck_assert_int_eq(tl_rm_rf(d->source_dir), 0);
 	ck_assert_int_eq(mkdir(d->source_dir, 0700), 0);
-	datagen(d->source_dir);
-	*m = manifest(d->source_dir);
+	dg_run((const char *const[]){"--owners", "2000", "--seed", "42", "--out",
+	    d->source_dir, "-q", NULL});
+	*m = dg_manifest(d->source_dir);
 	tl_daemon_start(d);
 	ck_assert_int_eq(JOBCTL(d, &r, "submit", "full_sync", "--wait"), 0);
 	tl_run_free(&r);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/datagen_fixture.h"
 #include "lib/testlib.h"
 
 Suite *integration_roles_suite(void);
@@ -52,34 +53,6 @@ run_job(struct tl_daemon *d, const char *type, const char *param)
 	return v;
 }
 
-static void
-datagen(const char *out)
-{
-	char prog[PATH_MAX];
-	struct tl_run r;
-
-	snprintf(prog, sizeof prog, "%s/jobsd-datagen", tl_bin_dir());
-	tl_run(&r, (const char *const[]){prog, "--owners", "2000", "--seed", "42", "--out",
-	    out, "-q", NULL}, NULL, 60000);
-	ck_assert_msg(r.status == 0, "jobsd-datagen: exit %d: %s", r.status, r.err);
-	tl_run_free(&r);
-}
-
-static yajl_val
-manifest(const char *dir)
-{
-	char path[PATH_MAX], *text;
-	yajl_val v;
-
-	snprintf(path, sizeof path, "%s/manifest.json", dir);
-	text = tl_read_file(path);
-	ck_assert_msg(text != NULL, "no %s", path);
-	v = tl_json(text);
-	ck_assert(v != NULL);
-	free(text);
-	return v;
-}
-
 /* The configuration's policy file: policies/policies.ini beside the config file (relative
  * paths are the config file's directory's), a copy of packaging/policies.example; the job
  * parameter policy_file names files in that policies directory. */
@@ -110,7 +83,8 @@ start_with_data(void)
 
 	ck_assert_int_eq(tl_rm_rf(d->source_dir), 0);
 	ck_assert_int_eq(mkdir(d->source_dir, 0700), 0);
-	datagen(d->source_dir);
+	dg_run((const char *const[]){"--owners", "2000", "--seed", "42", "--out",
+	    d->source_dir, "-q", NULL});
 	tl_daemon_start(d);
 	yajl_tree_free(run_job(d, "full_sync", NULL));
 	return d;
@@ -176,7 +150,7 @@ START_TEST(test_roles_and_policies)
 	size_t nw, i, j, k, nplanted = 0, owners_seen = 0;
 	long long created, per_pair[4] = {0, 0, 0, 0};
 
-	m = manifest(d->source_dir);
+	m = dg_manifest(d->source_dir);
 	nw = expected_roles(m, w, 128);
 	ck_assert(nw > 10);
 
@@ -375,7 +349,7 @@ START_TEST(test_cancel_mid_run)
 	yajl_val m, v;
 	size_t nw;
 
-	m = manifest(d->source_dir);
+	m = dg_manifest(d->source_dir);
 	nw = expected_roles(m, w, 128);
 	yajl_tree_free(m);
 	tl_submit(d, id, "role_generation", "attribute_source=source", "batch_size=50",
