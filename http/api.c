@@ -99,6 +99,54 @@ healthz(struct api *a, struct http_response *r, uint32_t *ipc_id)
 	return (API_WAIT_NONE);
 }
 
+/* Routing (404, 405) and authentication (401, 403): what needs only the request line and
+ * headers. 0 with *m and *who, or -1 with resp set. */
+static int
+gate(struct api *a, const struct http_request *req, struct http_response *resp,
+     struct route_match *m, struct http_auth *who)
+{
+	const char *path, *qs;
+	size_t pathlen, qslen;
+	int rc;
+
+	url_split(req->url, req->url_len, &path, &pathlen, &qs, &qslen);
+	rc = router_match(req->method, path, pathlen, m);
+	if (rc == 404) {
+		not_found(resp);
+		return (-1);
+	}
+	if (rc == 405) {
+		http_response_error(resp, 405, "method_not_allowed",
+				    "method not allowed on this resource", NULL);
+		http_response_header(resp, "Allow: %s", m->allow);
+		return (-1);
+	}
+	if (m->route->auth && !a->auth_bypass) {
+		if ((rc = auth_check(a->store, req, who)) != 0) {
+			unauthorized(resp, rc);
+			return (-1);
+		}
+	} else {
+		memset(who, 0, sizeof(*who));
+		if (a->auth_bypass)
+			snprintf(who->name, sizeof(who->name), "test");
+	}
+	return (0);
+}
+
+int
+api_precheck(struct api *a, const struct http_request *req, struct http_response *resp)
+{
+	struct route_match m;
+	struct http_auth who;
+
+	if (gate(a, req, resp, &m, &who) != 0)
+		return (-1);
+	if (m.route->id == ROUTE_JOBS && req->method == HTTP_POST)
+		return (api_submit_precheck(req, resp));
+	return (0);
+}
+
 enum api_wait
 api_handle(struct api *a, const struct http_request *req, struct http_response *resp,
 	   uint32_t *ipc_id)
@@ -111,31 +159,11 @@ api_handle(struct api *a, const struct http_request *req, struct http_response *
 	char *bad = NULL, *cause = NULL;
 	uint64_t no;
 	enum api_wait wait = API_WAIT_NONE;
-	int rc;
 
 	*ipc_id = 0;
+	if (gate(a, req, resp, &m, &who) != 0)
+		return (API_WAIT_NONE);
 	url_split(req->url, req->url_len, &path, &pathlen, &qs, &qslen);
-	rc = router_match(req->method, path, pathlen, &m);
-	if (rc == 404) {
-		not_found(resp);
-		return (API_WAIT_NONE);
-	}
-	if (rc == 405) {
-		http_response_error(resp, 405, "method_not_allowed",
-				    "method not allowed on this resource", NULL);
-		http_response_header(resp, "Allow: %s", m.allow);
-		return (API_WAIT_NONE);
-	}
-	if (m.route->auth && !a->auth_bypass) {
-		if ((rc = auth_check(a->store, req, &who)) != 0) {
-			unauthorized(resp, rc);
-			return (API_WAIT_NONE);
-		}
-	} else {
-		memset(&who, 0, sizeof(who));
-		if (a->auth_bypass)
-			snprintf(who.name, sizeof(who.name), "test");
-	}
 	if (query_parse(qs, qslen, &q, &bad, &cause) != 0) {
 		http_response_error(resp, 400, "invalid_parameter", cause, bad);
 		free(bad);

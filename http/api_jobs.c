@@ -558,6 +558,17 @@ fail:
 	return (-1);
 }
 
+int
+api_submit_precheck(const struct http_request *req, struct http_response *r)
+{
+	if (!is_json(http_request_header(req, "Content-Type"))) {
+		http_response_error(r, 415, "unsupported_media_type",
+				    "the request body must be application/json", NULL);
+		return (-1);
+	}
+	return (0);
+}
+
 enum api_wait
 api_job_submit(struct api *a, const struct http_request *req, const struct http_auth *who,
 	       struct http_response *r, uint32_t *ipc_id)
@@ -567,11 +578,8 @@ api_job_submit(struct api *a, const struct http_request *req, const struct http_
 	int type;
 	size_t i;
 
-	if (!is_json(http_request_header(req, "Content-Type"))) {
-		http_response_error(r, 415, "unsupported_media_type",
-				    "the request body must be application/json", NULL);
+	if (api_submit_precheck(req, r) != 0)
 		return (API_WAIT_NONE);
-	}
 	if (api_submit_parse(req->body, req->body_len, &type, &params, r) != 0)
 		return (API_WAIT_NONE);
 	if (a->send == NULL) {

@@ -144,6 +144,19 @@ conn_fail(struct conn *c, int status)
 	conn_flush(c);
 }
 
+/* The access log's "GET /api/v1/jobs". */
+static void
+slot_line(struct conn_slot *s, const struct http_request *req)
+{
+	/* Path only: the query may be long and is not needed to follow traffic. */
+	snprintf(s->line, sizeof(s->line), "%s %.*s", http_method_name(req->method),
+		 (int)strcspn(req->url, "?"), req->url);
+	for (char *q = s->line; *q != '\0'; q++) {
+		if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+			*q = '?';
+	}
+}
+
 static void
 dispatch(struct conn *c, struct http_request *req)
 {
@@ -153,13 +166,7 @@ dispatch(struct conn *c, struct http_request *req)
 	c->nrequests++;
 	s = slot_add(c);
 	s->head = req->method == HTTP_HEAD;
-	/* Path only: the query may be long and is not needed to follow traffic. */
-	snprintf(s->line, sizeof(s->line), "%s %.*s", http_method_name(req->method),
-		 (int)strcspn(req->url, "?"), req->url);
-	for (char *q = s->line; *q != '\0'; q++) {
-		if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
-			*q = '?';
-	}
+	slot_line(s, req);
 	s->close = !req->keep_alive;
 	s->http10_ka = req->keep_alive && req->http_major == 1 && req->http_minor == 0;
 	if (c->api == NULL) {
@@ -177,6 +184,34 @@ dispatch(struct conn *c, struct http_request *req)
 		if (c->on_wait != NULL)
 			c->on_wait(c, s);
 	}
+}
+
+/* A request whose headers are in waits for permission to send its body: if it is refused
+ * anyway (no such route, method, token or role; not JSON), answer now and close rather than
+ * invite a body only to discard it; else send 100 Continue. */
+static void
+continue_or_refuse(struct conn *c)
+{
+	const struct http_request *req = &c->parser.req;
+	struct http_response resp;
+	struct conn_slot *s;
+
+	c->parser.expect_continue = false;
+	http_response_init(&resp);
+	if (c->api == NULL || api_precheck(c->api, req, &resp) == 0) {
+		http_response_free(&resp);
+		buf_adds(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+		return;
+	}
+	c->nrequests++;
+	s = slot_add(c);
+	http_response_free(&s->resp);
+	s->resp = resp; /* owns the body now */
+	s->head = req->method == HTTP_HEAD;
+	slot_line(s, req);
+	s->close = true;
+	s->ready = true;
+	c->stop_parsing = true;
 }
 
 bool
@@ -198,10 +233,8 @@ conn_process(struct conn *c)
 		if (pr == HTTP_PARSE_MORE) {
 			/* A client waiting for permission to send its body gets it when this
 			 * request is next in line (nothing queued before it). */
-			if (c->parser.expect_continue && c->head == NULL && c->out.len == 0) {
-				buf_adds(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-				c->parser.expect_continue = false;
-			}
+			if (c->parser.expect_continue && c->head == NULL && c->out.len == 0)
+				continue_or_refuse(c);
 			break;
 		}
 		if (pr == HTTP_PARSE_ERROR) {

@@ -217,6 +217,9 @@ void api_free(struct api *a);
  * with id *ipc_id went to the supervisor and api_reply() completes *resp. */
 enum api_wait api_handle(struct api *a, const struct http_request *req,
 			 struct http_response *resp, uint32_t *ipc_id);
+/* Before inviting a body (100 Continue): routing, authentication and, for a submit, the
+ * Content-Type. 0, or -1 with *resp the refusal (404, 405, 401, 403, 415). */
+int api_precheck(struct api *a, const struct http_request *req, struct http_response *resp);
 /* m NULL: no answer (supervisor gone or timed out). */
 void api_reply(struct api *a, enum api_wait kind, const struct ipc_msg *m,
 	       struct http_response *resp);
@@ -230,6 +233,8 @@ enum api_wait api_job_cancel(struct api *a, uint64_t no, const struct http_auth 
 enum api_wait api_job_submit(struct api *a, const struct http_request *req,
 			     const struct http_auth *who, struct http_response *r,
 			     uint32_t *ipc_id);
+/* A submit's headers: 0, or -1 with r set to the 415. */
+int api_submit_precheck(const struct http_request *req, struct http_response *r);
 /* Parse a POST body: 0, or -1 with r set to the 400. On success *type and the params. */
 int api_submit_parse(const char *body, size_t len, int *type, struct job *params,
 		     struct http_response *r);

@@ -820,6 +820,44 @@ START_TEST(test_submit_and_cancel)
 		client_free(c);
 	}
 
+	/* A request that will be refused is refused before its body is invited (no 100
+	 * Continue), and the connection closes (the body is not read). */
+	{
+		static const struct {
+			const char *line, *auth, *ctype;
+			int status;
+		} early[] = {
+		    {"POST /api/v1/jobs", NULL, "application/json", 401},
+		    {"POST /api/v1/jobs", "Authorization: Bearer wrong\r\n", "application/json",
+		     401},
+		    {"POST /api/v1/jobs", "Authorization: " REVIEWER "\r\n", "application/json",
+		     403},
+		    {"POST /api/v1/jobs", "Authorization: " ADMIN "\r\n", "text/plain", 415},
+		    {"PUT /api/v1/jobs", "Authorization: " ADMIN "\r\n", "application/json", 405},
+		    {"POST /api/v1/nothing", "Authorization: " ADMIN "\r\n", "application/json",
+		     404},
+		};
+		char hdr[512];
+		size_t i;
+
+		for (i = 0; i < sizeof(early) / sizeof(early[0]); i++) {
+			struct client *c = client_new();
+
+			snprintf(hdr, sizeof(hdr),
+				 "%s HTTP/1.1\r\n%sContent-Type: %s\r\nExpect: 100-continue\r\n"
+				 "Content-Length: 26\r\n\r\n", early[i].line,
+				 early[i].auth != NULL ? early[i].auth : "", early[i].ctype);
+			send_str(c->fd, hdr);
+			ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+			ck_assert_msg(r.status == early[i].status, "%s: %d", early[i].line,
+				      r.status);
+			ck_assert_ptr_nonnull(strstr(r.head, "\r\nConnection: close\r\n"));
+			resp_free(&r);
+			ck_assert(client_eof(c, 3000));
+			client_free(c);
+		}
+	}
+
 	run = put_job(JOB_ROLE_GENERATION, JOB_RUNNING, T0, T0, JOB_NULL);
 	snprintf(path, sizeof(path), "/api/v1/jobs/job-%llu", (unsigned long long)run);
 	req("DELETE", path, ADMIN, NULL, NULL, &r);
