@@ -135,6 +135,14 @@ conn_fail(struct conn *c, int status)
 		http_response_error(&s->resp, 431, "request_header_fields_too_large",
 				    "the request headers are too large", NULL);
 		break;
+	case 501:
+		http_response_error(&s->resp, 501, "not_implemented",
+				    "only the chunked transfer coding is implemented", NULL);
+		break;
+	case 505:
+		http_response_error(&s->resp, 505, "http_version_not_supported",
+				    "only HTTP/1.0 and HTTP/1.1 are supported", NULL);
+		break;
 	default:
 		http_response_error(&s->resp, 400, "bad_request", "malformed HTTP request", NULL);
 		break;

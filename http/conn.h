@@ -43,7 +43,7 @@ void conn_free(struct conn *c); /* the owner forgets the waiting slots first */
 /* Parse what is in c->in, answer, serialize ready responses in order. True if it
  * consumed input. */
 bool conn_process(struct conn *c);
-/* Answer with an error (408, 400, 413, 431) and close after it. */
+/* Answer with an error (408, 400, 413, 431, 501, 505) and close after it. */
 void conn_fail(struct conn *c, int status);
 /* The supervisor answered (m NULL: it never will) slot s. */
 void conn_reply(struct conn *c, struct conn_slot *s, const struct ipc_msg *m);

@@ -63,7 +63,8 @@ struct http_limits {
 enum http_parse {
 	HTTP_PARSE_MORE,    /* all bytes consumed, no complete request */
 	HTTP_PARSE_REQUEST, /* p->req is complete; http_parser_next() before feeding more */
-	HTTP_PARSE_ERROR,   /* p->error_status (400, 413, 431); the connection must close */
+	HTTP_PARSE_ERROR,   /* p->error_status (400, 413, 431, 501, 505); the connection must
+			     * close */
 };
 struct http_parser {
 	llhttp_t ll;
@@ -76,6 +77,8 @@ struct http_parser {
 	bool expect_continue; /* Expect: 100-continue with a body still to come */
 	size_t header_bytes;
 	int error_status;
+	const char *feed_start; /* the buffer llhttp_execute() is parsing */
+	char prev_byte;         /* the last non-blank byte parsed before it */
 };
 void http_parser_init(struct http_parser *p, const struct http_limits *lim);
 void http_parser_free(struct http_parser *p);

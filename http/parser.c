@@ -66,9 +66,17 @@ static int
 on_header_value(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *p = PARSER(ll);
+	const char *q = at;
 
 	if (count_header(p, len) != 0)
 		return (HPE_USER);
+	/* llhttp accepts obsolete line folding ("X: a\r\n b", "X:\r\n b"), handing the
+	 * continuation over as a piece of value with only blanks between it and a LF:
+	 * refuse it (RFC 9112 5.2 allows a 400). Otherwise a value follows the colon. */
+	while (q > p->feed_start && (q[-1] == ' ' || q[-1] == '\t'))
+		q--;
+	if (len > 0 && (q > p->feed_start ? q[-1] : p->prev_byte) == '\n')
+		return (fail(p, 400, "obsolete line folding"));
 	buf_add(&p->value, at, len);
 	return (0);
 }
@@ -88,6 +96,32 @@ on_header_value_complete(llhttp_t *ll)
 	return (0);
 }
 
+/* No Transfer-Encoding, or exactly one that is exactly "chunked" (we implement no other
+ * transfer coding: 501). */
+static bool
+transfer_encoding_ok(const struct http_request *r)
+{
+	const char *v = NULL;
+	size_t i, n = 0, len;
+
+	for (i = 0; i < r->nheaders; i++) {
+		if (strcasecmp(r->headers[i].name, "Transfer-Encoding") == 0) {
+			v = r->headers[i].value;
+			n++;
+		}
+	}
+	if (n == 0)
+		return (true);
+	if (n > 1)
+		return (false);
+	while (*v == ' ' || *v == '\t')
+		v++;
+	len = strlen(v);
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	return (len == 7 && strncasecmp(v, "chunked", 7) == 0);
+}
+
 static int
 on_headers_complete(llhttp_t *ll)
 {
@@ -100,6 +134,10 @@ on_headers_complete(llhttp_t *ll)
 	r->http_minor = llhttp_get_http_minor(ll);
 	r->keep_alive = llhttp_should_keep_alive(ll);
 	r->url = buf_steal(&p->url, &r->url_len);
+	if (r->http_major != 1)
+		return (fail(p, 505, "HTTP version not supported"));
+	if (!transfer_encoding_ok(r))
+		return (fail(p, 501, "transfer coding not implemented"));
 	if ((ll->flags & F_CONTENT_LENGTH) && ll->content_length > p->lim.max_body_bytes)
 		return (fail(p, 413, "body too large"));
 	if (ll->upgrade)
@@ -182,6 +220,16 @@ http_parser_free(struct http_parser *p)
 	buf_free(&p->body);
 }
 
+/* Remember the last byte parsed that is not a blank (for the line folding check). */
+static void
+note_prev_byte(struct http_parser *p, const char *data, size_t used)
+{
+	while (used > 0 && (data[used - 1] == ' ' || data[used - 1] == '\t'))
+		used--;
+	if (used > 0)
+		p->prev_byte = data[used - 1];
+}
+
 enum http_parse
 http_parser_feed(struct http_parser *p, const char *data, size_t len, size_t *used)
 {
@@ -195,15 +243,18 @@ http_parser_feed(struct http_parser *p, const char *data, size_t len, size_t *us
 		return (HTTP_PARSE_REQUEST);
 	if (len == 0)
 		return (HTTP_PARSE_MORE);
+	p->feed_start = data;
 	e = llhttp_execute(&p->ll, data, len);
 	switch (e) {
 	case HPE_OK:
 		*used = len;
+		note_prev_byte(p, data, len);
 		return (HTTP_PARSE_MORE);
 	case HPE_PAUSED:
 	case HPE_PAUSED_UPGRADE:
 		pos = llhttp_get_error_pos(&p->ll);
 		*used = pos != NULL ? (size_t)(pos - data) : len;
+		note_prev_byte(p, data, *used);
 		if (!p->complete) {
 			p->error_status = 400;
 			return (HTTP_PARSE_ERROR);
@@ -214,8 +265,15 @@ http_parser_feed(struct http_parser *p, const char *data, size_t len, size_t *us
 	default:
 		pos = llhttp_get_error_pos(&p->ll);
 		*used = pos != NULL && pos >= data && pos <= data + len ? (size_t)(pos - data) : len;
-		if (p->error_status == 0)
-			p->error_status = 400;
+		if (p->error_status == 0) {
+			/* HTTP/1.2, HTTP/3.0: llhttp knows only 0.9, 1.0, 1.1 and 2.0 */
+			if (e == HPE_INVALID_VERSION)
+				p->error_status = 505;
+			else if (e == HPE_INVALID_TRANSFER_ENCODING)
+				p->error_status = 501;
+			else
+				p->error_status = 400;
+		}
 		return (HTTP_PARSE_ERROR);
 	}
 }

@@ -108,6 +108,7 @@ http_status_text(int status)
 	case 500: return ("Internal Server Error");
 	case 501: return ("Not Implemented");
 	case 503: return ("Service Unavailable");
+	case 505: return ("HTTP Version Not Supported");
 	default: return ("Unknown");
 	}
 }

@@ -171,7 +171,6 @@ START_TEST(test_garbage)
 {
 	static const char *const bad[] = {
 	    "\x01\x02\x03 garbage\r\n\r\n",
-	    "GET / HTTP/9.9\r\n\r\n",
 	    "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
 	    "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
 	    "GET /\x7f HTTP/1.1\r\n\r\n",
@@ -184,6 +183,54 @@ START_TEST(test_garbage)
 		ck_assert_msg(g.error == 400, "case %zu: error %d", i, g.error);
 		ck_assert_int_eq(g.n, 0);
 	}
+}
+END_TEST
+
+/* Strictness: obsolete line folding (400), transfer codings other than exactly "chunked"
+ * (501), HTTP versions other than 1.x (505); each fed whole and a byte at a time. */
+START_TEST(test_strict)
+{
+	static const struct {
+		const char *req;
+		int error;
+	} cases[] = {
+	    {"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 400},
+	    {"GET / HTTP/1.1\r\nX: a\r\n\tb\r\nY: c\r\n\r\n", 400},
+	    {"GET / HTTP/1.1\r\nX: a\r\n  \r\n\r\n", 400},
+	    {"GET / HTTP/1.1\r\nX:\r\n b\r\n\r\n", 400},
+	    {"GET / HTTP/2.0\r\n\r\n", 505},
+	    {"GET / HTTP/0.9\r\n\r\n", 505},
+	    {"GET / HTTP/9.9\r\n\r\n", 505},
+	    {"GET / HTTP/1.2\r\n\r\n", 505},
+	    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+	    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+	    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 501},
+	    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked"
+	     "\r\n\r\n0\r\n\r\n", 501},
+	    {"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", 501},
+	    /* with a Content-Length too llhttp refuses it first: a plain 400 */
+	    {"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 0\r\n\r\n",
+	     400},
+	    /* accepted */
+	    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", 0},
+	    {"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked \r\n\r\n2\r\nab\r\n0\r\n\r\n", 0},
+	    {"GET / HTTP/1.1\r\nX: a b\r\nY:  c\r\n\r\n", 0},
+	    {"GET / HTTP/1.0\r\nX: a\tb\r\n\r\n", 0},
+	};
+	static const size_t steps[] = {1, 2, 3, 5, 4096};
+	struct got g;
+	size_t i, k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+			feed(cases[i].req, strlen(cases[i].req), steps[k], &lim, &g);
+			ck_assert_msg(g.error == cases[i].error, "case %zu step %zu: error %d", i,
+				      steps[k], g.error);
+			ck_assert_int_eq(g.n, cases[i].error == 0 ? 1 : 0);
+		}
+	}
+	feed(cases[14].req, strlen(cases[14].req), 1, &lim, &g);
+	ck_assert_str_eq(g.body[0], "ab");
 }
 END_TEST
 
@@ -270,6 +317,44 @@ START_TEST(test_conn_order_and_close)
 }
 END_TEST
 
+/* The connection answers those with the status and closes. */
+START_TEST(test_conn_strict)
+{
+	static const struct {
+		const char *req;
+		const char *line;
+		const char *body;
+	} cases[] = {
+	    {"GET /healthz HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported\r\n",
+	     "{\"error\":{\"status\":505,\"code\":\"http_version_not_supported\","
+	     "\"message\":\"only HTTP/1.0 and HTTP/1.1 are supported\"}}"},
+	    {"POST /api/v1/jobs HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+	     "HTTP/1.1 501 Not Implemented\r\n",
+	     "{\"error\":{\"status\":501,\"code\":\"not_implemented\","
+	     "\"message\":\"only the chunked transfer coding is implemented\"}}"},
+	    {"GET /healthz HTTP/1.1\r\nX: a\r\n b\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n",
+	     "{\"error\":{\"status\":400,\"code\":\"bad_request\","
+	     "\"message\":\"malformed HTTP request\"}}"},
+	};
+	struct api a;
+	struct conn c;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		api_init(&a);
+		conn_init(&c, &a, &lim);
+		conn_feed(&c, cases[i].req);
+		ck_assert_msg(strncmp(c.out.p, cases[i].line, strlen(cases[i].line)) == 0,
+			      "case %zu: %s", i, c.out.p);
+		ck_assert_ptr_nonnull(strstr(c.out.p, "\r\nConnection: close\r\n\r\n"));
+		ck_assert_str_eq(strstr(c.out.p, "\r\n\r\n") + 4, cases[i].body);
+		ck_assert(c.closing);
+		conn_free(&c);
+		api_free(&a);
+	}
+}
+END_TEST
+
 START_TEST(test_conn_no_supervisor)
 {
 	struct api a;
@@ -301,6 +386,8 @@ http_parser_suite(void)
 	tcase_add_test(tc, test_header_limit);
 	tcase_add_test(tc, test_body_limit);
 	tcase_add_test(tc, test_garbage);
+	tcase_add_test(tc, test_strict);
+	tcase_add_test(tc, test_conn_strict);
 	tcase_add_test(tc, test_too_many_headers);
 	tcase_add_test(tc, test_conn_order_and_close);
 	tcase_add_test(tc, test_conn_no_supervisor);
