@@ -604,7 +604,7 @@ if [ $DOCS = 1 ]; then
 	{
 		echo "# jobsd benchmarks"
 		echo
-		echo "Produced by \`$CMD\` on $(date -u +%F) at $(date -u +%TZ) ($(nproc) CPUs,"
+		echo "Produced by \`$CMD\` on $(date -u +%F) at $(date -u +%TZ), commit ${BENCH_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)} ($(nproc) CPUs,"
 		echo "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average"
 		echo "$LOAD_START at the start and $LOAD_END at the end; ${TOTAL} s in all). The machine is"
 		echo "shared with other engineers running builds and tests, so absolute figures are noisy;"
