@@ -226,6 +226,10 @@ main(int argc, char **argv)
 	}
 	log_info("serving %zu listening socket(s), data_dir %s", srv.nlisteners, conf->data_dir);
 	server_run(&srv);
+	/* Exiting now: the supervisor may SIGTERM again when our link closes (server_free);
+	 * that must not cut the store's close short. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	server_free(&srv);
 	store_close(st);
 	free(conf);

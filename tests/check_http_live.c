@@ -1218,6 +1218,33 @@ START_TEST(test_supervisor_gone)
 }
 END_TEST
 
+/* The supervisor SIGTERMs a listener it replaces, and once more when that listener's link
+ * closes (it closes while the listener shuts down, before the store is closed): the second
+ * SIGTERM must not kill the listener half way through closing the store. */
+START_TEST(test_sigterm_twice)
+{
+	struct pollfd pfd;
+	char buf[256];
+	ssize_t n = -1;
+	int status;
+
+	ck_assert_int_eq(kill(http_pid, SIGTERM), 0);
+	pfd.fd = sup;
+	pfd.events = POLLIN;
+	for (;;) {
+		ck_assert_msg(poll(&pfd, 1, 10000) == 1, "the link did not close");
+		if ((n = read(sup, buf, sizeof(buf))) <= 0)
+			break;
+	}
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(kill(http_pid, SIGTERM), 0);
+	ck_assert_int_eq(waitpid(http_pid, &status, 0), http_pid);
+	http_pid = -1;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "jobsd-http ended with wait status %#x", status);
+}
+END_TEST
+
 /* /healthz gives the supervisor about a second to answer a PING. */
 START_TEST(test_healthz_timeout)
 {
@@ -1589,6 +1616,7 @@ http_live_suite(void)
 	tcase_add_test(tc, test_filters);
 	tcase_add_test(tc, test_many_connections);
 	tcase_add_test(tc, test_supervisor_gone);
+	tcase_add_test(tc, test_sigterm_twice);
 	tcase_add_test(tc, test_pipelining_flood);
 	tcase_add_test(tc, test_healthz_timeout);
 	tcase_add_test(tc, test_first_request_timeout);
