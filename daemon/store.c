@@ -416,11 +416,21 @@ fail:
 /* A joining role closes without writing the shared cache's dirty pages (DB_NOSYNC): what
  * it committed is durable in the log, and the supervisor's checkpoints write the pages.
  * Otherwise every worker's exit would sync meta.db (and the log before it). */
+/* Berkeley DB cannot free the handles of a panicked environment (their close fails with
+ * DB_RUNRECOVERY and leaves them allocated): a store closed in that state is kept on this
+ * list with its handle pointers, so that the memory stays reachable instead of leaking
+ * unseen (a few tens of KB per in-place recovery of the supervisor, recovery.c). */
+static struct store *volatile store_graveyard; /* volatile: written, never read */
+
 static void
 store_close_db(struct store *s, DB **db)
 {
 	if (*db != NULL) {
-		(*db)->close(*db, store_role_writes(s->role) ? 0 : DB_NOSYNC);
+		if ((*db)->close(*db, store_role_writes(s->role) ? 0 : DB_NOSYNC) ==
+		    DB_RUNRECOVERY || s->panicked) {
+			s->panicked = true;
+			return; /* keep the pointer: see store_graveyard */
+		}
 		*db = NULL;
 	}
 }
@@ -431,8 +441,10 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	if (s->seq != NULL) {
-		s->seq->close(s->seq, 0);
-		s->seq = NULL;
+		if (s->seq->close(s->seq, 0) == DB_RUNRECOVERY || s->panicked)
+			s->panicked = true;
+		else
+			s->seq = NULL;
 	}
 	store_close_db(s, &s->bulk_idx);
 	store_close_db(s, &s->bulk_jobs);
@@ -452,7 +464,13 @@ store_close(struct store *s)
 		close(s->env_lock_fd);
 	if (s->lock_fd != -1)
 		close(s->lock_fd);
+	s->env_lock_fd = s->lock_fd = -1;
 	explicit_bzero(s->cursor_key, sizeof(s->cursor_key));
+	if (s->panicked) {
+		s->grave_next = store_graveyard;
+		store_graveyard = s;
+		return;
+	}
 	free(s->data_dir);
 	free(s);
 }

@@ -20,6 +20,7 @@ struct store {
 	DB_ENV *env;
 	bool env_open;
 	bool panicked;		/* failchk found a process dead inside the library */
+	struct store *grave_next; /* store.c: closed while panicked, kept reachable */
 	DB *meta;		/* "meta": small named values and the job counts */
 	DB *jobs;		/* "jobs": primary, [no BE] -> job_encode() */
 	DB *jobs_idx;		/* "jobs_idx": secondary of jobs, composite keys below */

@@ -229,7 +229,13 @@ START_TEST(test_recover_in_place)
 	{
 		int st = tl_daemon_stop(d);
 
-		ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			log = tl_daemon_log(d);
+			fprintf(stderr, "%s", strstr(log, "stopping") != NULL ?
+				strstr(log, "stopping") : log);
+			free(log);
+		}
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "jobsd exit status %d", st);
 	}
 	tl_daemon_start(d);
 	ck_assert_int_eq(tl_job(d, other, false, &jb), 0);
