@@ -51,9 +51,11 @@ EOF
 	chmod 0755 "$T_DIR/vg-$prog.sh"
 done
 
-"$T_BUILD/jobsd-datagen" --owners 300 --out "$T_DIR/src" -q || t_die "datagen failed"
-"$T_BUILD/jobsd-datagen" --mutate 5 --from "$T_DIR/src" --out "$T_DIR/src2" -q ||
-	t_die "datagen --mutate failed"
+# the data generator itself under valgrind too
+"${VG[@]}" --log-file="$VGLOG/datagen.%p.log" "$T_BUILD/jobsd-datagen" --owners 300 \
+	--out "$T_DIR/src" -q || t_die "datagen failed"
+"${VG[@]}" --log-file="$VGLOG/datagen.%p.log" "$T_BUILD/jobsd-datagen" --mutate 5 \
+	--from "$T_DIR/src" --out "$T_DIR/src2" -q || t_die "datagen --mutate failed"
 CONF=$T_DIR/jobsd.conf
 conf() {
 	t_config "$CONF" "$T_DIR/data" "$T_SOCK" "$T_DIR/src" "$T_PORT" \
@@ -130,6 +132,11 @@ submit_rest application_sync >/dev/null
 submit_rest incremental_sync >/dev/null
 wait_idle 240 || t_fail "jobs did not finish"
 
+# descriptors of the supervisor and the listener before the repeating paths (compared after)
+nfds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+HPID=$(ps -o pid=,args= --ppid "$JPID" | awk '$0 ~ /jobsd-http/ {print $1; exit}')
+FDS0="$(nfds "$JPID") $(nfds "$HPID")"
+
 t_log "jobs: cancels of running and pending jobs"
 for i in 1 2 3 4; do
 	R=$(submit_rest full_sync '{"batch_size":20,"delay_ms":300}')
@@ -164,7 +171,7 @@ sleep 2
 submit_ctl incremental_sync >/dev/null
 submit_ctl full_sync --param max_delete_percent=100 >/dev/null
 wait_idle 240 || t_fail "jobs did not finish"
-for i in $(seq 1 20); do
+for i in $(seq 1 24); do
 	case $((i % 4)) in
 	0) submit_ctl incremental_sync --param batch_size=$((i * 7)) >/dev/null ;;
 	1) submit_rest manager_resolution >/dev/null ;;
@@ -277,9 +284,30 @@ for args in "list" "list --limit 3" "list --status completed --type full_sync" \
 	t_jobctl --json $args >/dev/null 2>&1
 done
 t_jobctl show job-999999 >/dev/null 2>&1 && t_fail "show unknown job succeeded"
+# jobctl itself under valgrind: tables, --json, errors, a submit followed to its end
+vgctl() { "${VG[@]}" --log-file="$VGLOG/jobctl.%p.log" "$T_BUILD/jobctl" -s "$T_SOCK" "$@"; }
+for args in "list" "--json list --limit 2" "list --status completed --type full_sync" \
+	"show $LAST" "--json show $LAST" "progress $LAST" "running" "log $J1" "watch $J1" \
+	"ping" "roles" "--json violations" "orphans" "managers --kind missing" \
+	"manager $OWNER" "link $ACCOUNT" "role $ROLE --members" "token list" \
+	"show job-999999" "list --status bogus" "list --after garbage" "bogus" "cancel $LAST" \
+	"submit no_such_type" "submit owner_sync --param batch_size=100 --wait" \
+	"--json submit application_sync --wait"; do
+	# shellcheck disable=SC2086
+	vgctl $args >/dev/null 2>&1
+	[ $? = 99 ] && t_fail "jobctl $args: valgrind errors"
+done
+vgctl token create vg-ctl --role Reviewer >/dev/null 2>&1 || t_fail "jobctl token create"
+vgctl token revoke vg-ctl >/dev/null 2>&1 || t_fail "jobctl token revoke"
 t_jobctl list --status bogus >/dev/null 2>&1
 t_jobctl list --after garbage >/dev/null 2>&1
 t_jobctl bogus >/dev/null 2>&1
+
+sleep 11 # abandoned half requests end at request_timeout
+FDS1="$(nfds "$JPID") $(nfds "$HPID")"
+[ "$FDS0" = "$FDS1" ] ||
+	t_fail "open descriptors (supervisor, listener) grew over the repeating paths: $FDS0 -> $FDS1"
+t_log "open descriptors (supervisor, listener): $FDS0 before, $FDS1 after"
 
 # --- tokens revoked, reloads ------------------------------------------------------------
 t_jobctl token revoke vg-reviewer >/dev/null || t_fail "token revoke"
@@ -351,7 +379,7 @@ for f in "$VGLOG"/*.log; do
 		bad=1
 	fi
 done
-t_log "valgrind logs: $nlogs ($(ls "$VGLOG" | grep -c '^worker') workers, $(ls "$VGLOG" | grep -c '^http') listeners)"
+t_log "valgrind logs: $nlogs ($(ls "$VGLOG" | grep -c '^worker') workers, $(ls "$VGLOG" | grep -c '^http') listeners, $(ls "$VGLOG" | grep -c '^jobctl') jobctl runs)"
 [ "$nlogs" -ge 3 ] || t_fail "too few valgrind logs ($nlogs)"
 if [ $T_FAILS -ne 0 ] || [ $bad -ne 0 ]; then
 	mkdir -p "$T_BUILD/valgrind-logs"
