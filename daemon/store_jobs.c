@@ -603,6 +603,9 @@ struct list_arg {
 	size_t n;
 	bool has_more;
 	char *cause;
+	store_list_have_fn have; /* store_jobs_list_cached: skip the records held */
+	void *have_arg;
+	bool *loaded;
 };
 
 static void
@@ -611,6 +614,37 @@ list_reset(struct list_arg *a)
 	while (a->n > 0)
 		job_free(&a->out[--a->n]);
 	a->has_more = false;
+}
+
+/*
+ * The index walk of store_jobs_list_cached: a second handle on jobs_idx.db that is not
+ * associated with jobs, so a cursor step returns the index key and the job number stored
+ * under it without searching the primary (a pget on the associated handle always does).
+ * The records of the jobs the caller does not hold are then read by number in the same
+ * snapshot. The handle is the one store_jobs_bulk_open uses for the offline tool (that
+ * role never lists through here); store_close closes it.
+ */
+static int
+list_idx_handle(struct store *s, DB **out, char **cause)
+{
+	uint32_t flags = DB_MULTIVERSION | DB_AUTO_COMMIT;
+	int ret;
+
+	if (s->bulk_idx == NULL) {
+		if (s->role == STORE_READER)
+			flags |= DB_RDONLY;
+		if ((ret = db_create(&s->bulk_idx, s->env, 0)) != 0 ||
+		    (ret = s->bulk_idx->open(s->bulk_idx, NULL, "jobs_idx.db", NULL, DB_BTREE,
+		    flags, 0)) != 0) {
+			if (s->bulk_idx != NULL)
+				s->bulk_idx->close(s->bulk_idx, 0);
+			s->bulk_idx = NULL;
+			store_set_cause(cause, store_cause(s, ret, "open jobs_idx.db for lists"));
+			return (-1);
+		}
+	}
+	*out = s->bulk_idx;
+	return (0);
 }
 
 /* The index kind answering q, or 0 for the primary (no filter at all). */
@@ -631,6 +665,44 @@ list_kind(const struct job_query *q)
 	if (st)
 		return (IDX_STATUS);
 	return (ty ? IDX_TYPE : 0);
+}
+
+/* One entry of store_jobs_list_cached's walk: the job number (the primary key, 8 bytes);
+ * its record read and decoded unless the caller holds the job. */
+static int
+list_entry(struct store *s, DB_TXN *txn, struct list_arg *a, const uint8_t *pkey,
+	   size_t pklen, DBT *d)
+{
+	struct job *j = &a->out[a->n];
+	DBT k;
+	uint64_t no;
+	int ret;
+
+	if (pklen != 8) {
+		a->cause = xasprintf("list jobs: index entry with a %zu-byte job key", pklen);
+		return (-1);
+	}
+	no = store_get_be64(pkey);
+	if (a->have(no, a->have_arg)) {
+		job_init(j);
+		j->no = no;
+		a->loaded[a->n] = false;
+		return (0);
+	}
+	memset(&k, 0, sizeof(k));
+	k.data = store_unconst(pkey);
+	k.size = 8;
+	if ((ret = s->jobs->get(s->jobs, txn, &k, d, 0)) != 0) {
+		if (store_retryable(ret))
+			return (ret);
+		a->cause = store_cause(s, ret, "list jobs: read job-%llu",
+				       (unsigned long long)no);
+		return (-1);
+	}
+	if (job_decode(d->data, d->size, j, &a->cause) != 0)
+		return (-1);
+	a->loaded[a->n] = true;
+	return (0);
 }
 
 /*
@@ -678,6 +750,8 @@ list_txn(struct store *s, DB_TXN *txn, void *arg)
 	slen = plen + ord;
 
 	db = kind != 0 ? s->jobs_idx : s->jobs;
+	if (a->have != NULL && kind != 0)
+		db = s->bulk_idx; /* list_idx_handle: entries without their records */
 	if ((ret = db->cursor(db, txn, &dbc, 0)) != 0)
 		goto dberr;
 	memset(&k, 0, sizeof(k));
@@ -692,10 +766,17 @@ list_txn(struct store *s, DB_TXN *txn, void *arg)
 	pk.ulen = sizeof(pbuf);
 	pk.flags = DB_DBT_USERMEM;
 	d.flags = DB_DBT_REALLOC;
+	if (a->have != NULL && kind == 0) {
+		/* The primary walked for its keys only. */
+		pk.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+		pk.dlen = 0;
+	}
 
 	flag = DB_SET_RANGE;
 	for (;;) {
-		if (kind != 0)
+		if (a->have != NULL)
+			ret = dbc->get(dbc, &k, &pk, flag);
+		else if (kind != 0)
 			ret = dbc->pget(dbc, &k, &pk, &d, flag);
 		else
 			ret = dbc->get(dbc, &k, &d, flag);
@@ -722,6 +803,13 @@ list_txn(struct store *s, DB_TXN *txn, void *arg)
 		if (a->n == q->first) {
 			a->has_more = true;
 			break;
+		}
+		if (a->have != NULL) {
+			if ((r = list_entry(s, txn, a, kind == 0 ? kbuf : pbuf,
+			    kind == 0 ? k.size : pk.size, &d)) != 0)
+				goto out;
+			a->n++;
+			continue;
 		}
 		if (job_decode(d.data, d.size, &a->out[a->n], &a->cause) != 0) {
 			r = -1;
@@ -758,6 +846,37 @@ store_jobs_list(struct store *s, const struct job_query *q, struct job *out, siz
 	memset(&a, 0, sizeof(a));
 	a.q = q;
 	a.out = out;
+	if (store_with_txn(s, STORE_READ_TXN, list_txn, &a, cause) != 0) {
+		list_reset(&a);
+		if (a.cause != NULL)
+			store_set_cause(cause, a.cause);
+		return (-1);
+	}
+	*n = a.n;
+	*has_more = a.has_more;
+	return (0);
+}
+
+int
+store_jobs_list_cached(struct store *s, const struct job_query *q, store_list_have_fn have,
+		       void *arg, struct job *out, bool *loaded, size_t *n, bool *has_more,
+		       char **cause)
+{
+	struct list_arg a;
+	DB *idx;
+
+	*n = 0;
+	*has_more = false;
+	if (q->first == 0)
+		return (0);
+	if (list_idx_handle(s, &idx, cause) != 0)
+		return (-1);
+	memset(&a, 0, sizeof(a));
+	a.q = q;
+	a.out = out;
+	a.have = have;
+	a.have_arg = arg;
+	a.loaded = loaded;
 	if (store_with_txn(s, STORE_READ_TXN, list_txn, &a, cause) != 0) {
 		list_reset(&a);
 		if (a.cause != NULL)
