@@ -8,6 +8,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "render_cache.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -23,6 +24,8 @@ void
 api_free(struct api *a)
 {
 	ipc_writer_destroy(&a->w);
+	render_cache_free(a->cache);
+	a->cache = NULL;
 }
 
 static void

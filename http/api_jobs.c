@@ -14,6 +14,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "render_cache.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -194,23 +195,19 @@ api_list_query(struct api *a, const struct query *q, struct job_query *jq,
 	return (0);
 }
 
-void
-api_jobs_list(struct api *a, const struct query *q, struct http_response *r)
+/* The page rendered from decoded records alone (no cache). */
+static void
+list_plain(struct api *a, const struct job_query *jq, int64_t now, struct http_response *r)
 {
-	struct job_query jq, endq;
+	struct job_query endq;
 	struct job *jobs;
 	size_t n = 0, i;
 	bool more = false;
 	char *cause = NULL, cursor[CURSOR_MAX_LEN];
-	int64_t now = time_now_ms();
 	yajl_gen g;
 
-	if (api_list_query(a, q, &jq, r) != 0)
-		return;
-	if (no_store(a, r))
-		return;
-	jobs = xcalloc(jq.first, sizeof(*jobs));
-	if (store_jobs_list(a->store, &jq, jobs, &n, &more, &cause) != 0) {
+	jobs = xcalloc(jq->first, sizeof(*jobs));
+	if (store_jobs_list(a->store, jq, jobs, &n, &more, &cause) != 0) {
 		free(jobs);
 		internal(r, "list jobs", cause);
 		return;
@@ -230,7 +227,7 @@ api_jobs_list(struct api *a, const struct query *q, struct http_response *r)
 	if (n == 0)
 		yajl_gen_null(g);
 	else {
-		endq = jq;
+		endq = *jq;
 		endq.has_after = true;
 		endq.after_no = jobs[n - 1].no;
 		endq.after_start_ms = jobs[n - 1].start_ms;
@@ -243,6 +240,139 @@ api_jobs_list(struct api *a, const struct query *q, struct http_response *r)
 		job_free(&jobs[i]);
 	free(jobs);
 	gen_done(g, 200, r);
+}
+
+static bool
+list_have(uint64_t no, void *arg)
+{
+	return (render_cache_has(arg, no));
+}
+
+/* Append job's summary to b as the page renders it (yajl without beautify, so the bytes
+ * of an object are the same alone as inside the array). */
+static void
+list_render(yajl_gen *g, const struct job *j, int64_t now, struct buf *b)
+{
+	const unsigned char *out;
+	size_t len;
+
+	if (*g == NULL)
+		*g = gen_new();
+	else {
+		yajl_gen_clear(*g);
+		yajl_gen_reset(*g, NULL);
+	}
+	job_json_summary(*g, j, now);
+	yajl_gen_get_buf(*g, &out, &len);
+	buf_add(b, out, len);
+}
+
+/*
+ * The page from the listener's cache: the store walks the index and decodes only the
+ * jobs the cache does not hold; held summaries are copied into the body as they are.
+ * Jobs rendered here go into the cache only after the page is built, so no entry the
+ * page still needs is replaced while it is being copied.
+ */
+static void
+list_cached(struct api *a, const struct job_query *jq, int64_t now, struct http_response *r)
+{
+	struct job_query endq;
+	struct job *jobs;
+	const struct render_entry *e;
+	struct buf *b = &r->body;
+	size_t n = 0, i, *off;
+	bool more = false, *loaded;
+	char *cause = NULL, cursor[CURSOR_MAX_LEN];
+	yajl_gen g = NULL;
+
+	jobs = xcalloc(jq->first, sizeof(*jobs));
+	loaded = xcalloc(jq->first, sizeof(*loaded));
+	off = xcalloc(jq->first + 1, sizeof(*off));
+	if (store_jobs_list_cached(a->store, jq, list_have, a->cache, jobs, loaded, &n, &more,
+				   &cause) != 0) {
+		free(off);
+		free(loaded);
+		free(jobs);
+		internal(r, "list jobs", cause);
+		return;
+	}
+	r->status = 200;
+	r->content_type = NULL;
+	b->len = 0;
+	buf_reserve(b, 64 + n * 320);
+	buf_add(b, "{\"jobs\":[", 9);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_add(b, ",", 1);
+		off[i] = b->len;
+		if (!loaded[i] && (e = render_cache_get(a->cache, jobs[i].no)) != NULL) {
+			buf_add(b, e->json, e->len);
+			jobs[i].start_ms = e->start_ms;
+			continue;
+		}
+		if (!loaded[i]) {
+			/* Not reachable while nothing is put during a page; read it anyway. */
+			if (store_job_get(a->store, jobs[i].no, &jobs[i], &cause) != 0) {
+				b->len = 0;
+				for (i = 0; i < n; i++)
+					job_free(&jobs[i]);
+				free(off);
+				free(loaded);
+				free(jobs);
+				if (g != NULL)
+					yajl_gen_free(g);
+				internal(r, "list jobs", cause);
+				return;
+			}
+			loaded[i] = true;
+		}
+		list_render(&g, &jobs[i], now, b);
+	}
+	off[n] = b->len;
+	for (i = 0; i < n; i++) {
+		if (loaded[i])
+			render_cache_put(a->cache, &jobs[i], b->p + off[i],
+					 (i + 1 < n ? off[i + 1] - 1 : off[n]) - off[i]);
+	}
+	buf_adds(b, "],\"pageInfo\":{\"hasNextPage\":");
+	buf_adds(b, more ? "true" : "false");
+	buf_adds(b, ",\"endCursor\":");
+	if (n == 0)
+		buf_adds(b, "null");
+	else {
+		endq = *jq;
+		endq.has_after = true;
+		endq.after_no = jobs[n - 1].no;
+		endq.after_start_ms = jobs[n - 1].start_ms;
+		cursor_encode(key(a), &endq, cursor, sizeof(cursor));
+		buf_add(b, "\"", 1);
+		buf_adds(b, cursor); /* base64url: nothing to escape */
+		buf_add(b, "\"", 1);
+	}
+	buf_adds(b, "}}");
+	if (g != NULL)
+		yajl_gen_free(g);
+	for (i = 0; i < n; i++)
+		job_free(&jobs[i]);
+	free(off);
+	free(loaded);
+	free(jobs);
+}
+
+void
+api_jobs_list(struct api *a, const struct query *q, struct http_response *r)
+{
+	struct job_query jq;
+	int64_t now = time_now_ms();
+
+	if (api_list_query(a, q, &jq, r) != 0)
+		return;
+	if (no_store(a, r))
+		return;
+	if (a->cache != NULL)
+		list_cached(a, &jq, now, r);
+	else
+		list_plain(a, &jq, now, r);
 }
 
 static int

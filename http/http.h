@@ -213,6 +213,9 @@ struct api {
 	void *send_arg;
 	uint32_t next_id;
 	struct ipc_writer w;
+	/* Rendered summaries of finished jobs for list pages (render_cache.h); NULL: every
+	 * page is rendered from the records. Freed by api_free. */
+	struct render_cache *cache;
 };
 void api_init(struct api *a);
 void api_free(struct api *a);

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "render_cache.h"
 #include "server.h"
 #include "store.h"
 
@@ -213,6 +214,7 @@ main(int argc, char **argv)
 		fatalx("store %s: %s", conf->data_dir, cause);
 	srv.api.store = st;
 	srv.api.cursor_key = store_cursor_key(st);
+	srv.api.cache = render_cache_new(RENDER_CACHE_ENTRIES);
 
 	if (port_file != NULL) {
 		/* Written whole, then renamed: a test polling for it never reads half. */
