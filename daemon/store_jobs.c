@@ -752,11 +752,11 @@ list_txn(struct store *s, DB_TXN *txn, void *arg)
 	db = kind != 0 ? s->jobs_idx : s->jobs;
 	if (a->have != NULL && kind != 0)
 		db = s->bulk_idx; /* list_idx_handle: entries without their records */
-	if ((ret = db->cursor(db, txn, &dbc, 0)) != 0)
-		goto dberr;
 	memset(&k, 0, sizeof(k));
 	memset(&pk, 0, sizeof(pk));
-	memset(&d, 0, sizeof(d));
+	memset(&d, 0, sizeof(d)); /* before any goto: out frees d.data */
+	if ((ret = db->cursor(db, txn, &dbc, 0)) != 0)
+		goto dberr;
 	memcpy(kbuf, sk, slen);
 	k.data = kbuf;
 	k.size = slen;
