@@ -4,10 +4,12 @@
 set -eu
 PKGS="build-essential pkg-config libev-dev libmsgpack-dev libdb-dev check node-llhttp \
 libinih-dev libssl-dev libyajl-dev"
-# Extra tool sets: --fuzz (libFuzzer), --deb (Debian packaging).
+# Extra tool sets: --fuzz (libFuzzer), --deb (Debian packaging), --torture (valgrind,
+# db5.3_stat, curl for make valgrind / make torture).
 case "${1:-}" in
 --fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
 --deb) PKGS="$PKGS debhelper dpkg-dev fakeroot" ;;
+--torture) PKGS="$PKGS valgrind db5.3-util curl" ;;
 esac
 
 missing=""
