@@ -224,6 +224,19 @@ http_reap(struct jobsd *jsd, pid_t pid, int wstatus)
 		recovery_check(jsd);
 		return (true);
 	}
+	/* A listener that died abnormally may have left lockers, read locks or a snapshot
+	 * transaction behind: release them before its replacement starts, or recover the
+	 * store if it died inside Berkeley DB. */
+	if (!(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)) {
+		char *cause = NULL;
+
+		if (store_failchk(jsd->store, &cause) != 0) {
+			log_warnx("jobsd-http[%d] died inside the store: %s", hp->slot, cause);
+			free(cause);
+			recovery_begin(jsd, "a REST listener died inside Berkeley DB");
+			return (true);
+		}
+	}
 	if (hp->restart_now) {
 		hp->restart_now = false;
 		hproc_spawn(hp);
