@@ -248,6 +248,28 @@ usage(void)
 	exit(WEXIT_USAGE);
 }
 
+/* `jobsd-worker --checkpoint DATA_DIR`: the supervisor's periodic checkpoint, run in a
+ * short-lived child so that writing the cache's dirty pages never stalls its loop. Not a
+ * job: no IPC. Exit 0, or 1 if the store cannot be opened or the checkpoint failed. */
+static int
+checkpoint_main(const char *data_dir)
+{
+	struct store *s = NULL;
+	char *cause = NULL;
+	int rv;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	log_init("jobsd-worker[checkpoint]", 1, LOG_LVL_INFO);
+	if (store_open(data_dir, STORE_WORKER, &s, &cause) != 0) {
+		log_warnx("checkpoint: %s", cause);
+		free(cause);
+		return (1);
+	}
+	rv = store_checkpoint(s) == 0 ? 0 : 1;
+	store_close(s);
+	return (rv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -263,6 +285,8 @@ main(int argc, char **argv)
 	enum ipc_next rc;
 	int rv;
 
+	if (argc == 3 && strcmp(argv[1], "--checkpoint") == 0)
+		return (checkpoint_main(argv[2]));
 	if (argc > 1 || fcntl(WORKER_IPC_FD, F_GETFD) == -1)
 		usage();
 	(void)argv;
