@@ -12,6 +12,18 @@
 #include "log.h"
 #include "store.h"
 
+/* SHA-256, fetched once: EVP_sha256() makes every EVP_Digest look the algorithm up
+ * again in OpenSSL 3, a measurable part of each request. Never freed (one per process). */
+static const EVP_MD *
+sha256(void)
+{
+	static EVP_MD *md;
+
+	if (md == NULL)
+		md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	return (md != NULL ? md : EVP_sha256());
+}
+
 static bool
 token_char(unsigned char c)
 {
@@ -51,7 +63,7 @@ auth_check(struct store *st, const struct http_request *req, struct http_auth *w
 	}
 	if (st == NULL)
 		return (500);
-	if (EVP_Digest(tok, toklen, hash, &hlen, EVP_sha256(), NULL) != 1 ||
+	if (EVP_Digest(tok, toklen, hash, &hlen, sha256(), NULL) != 1 ||
 	    hlen != TOKEN_HASH_LEN)
 		return (500);
 	rc = store_token_find(st, hash, &t, &cause);
