@@ -87,6 +87,7 @@ struct sync_run {
 	size_t ncols;
 	int mcol;     /* its modified_at column */
 	char *tcause; /* error inside a store_with_txn callback */
+	bool wrote;   /* a batch or deletion was committed: flush the log at the end */
 
 	/* Types whose database was empty when the sync began: all their records are its own
 	 * (no other job writes them meanwhile: DESIGN.md section 4, conflicting jobs). */
@@ -533,6 +534,7 @@ batch_commit(struct sync_run *sr, struct batch *b, char **error)
 	if (b->txn != NULL) {
 		ret = b->txn->commit(b->txn, 0);
 		b->txn = NULL;
+		sr->wrote = true;
 		if (ret != 0) {
 			*error = xasprintf("cannot commit a batch of %s: %s",
 			    ident_db_name(b->t), db_strerror(ret));
@@ -854,6 +856,7 @@ delete_absent(struct sync_run *sr, enum ident_type t, char **error)
 			    ident_db_name(t), db_strerror(ret));
 			goto out;
 		}
+		sr->wrote = true;
 		ctx->deleted += (int64_t)n;
 		sr->deleted[t] += n;
 		job_ctx_progress(ctx);
@@ -1261,8 +1264,10 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 out:
 	if (res == JOB_RUN_CANCELLED)
 		ctx->was_cancelled = true;
-	/* Make every committed batch durable, whatever the outcome. */
-	if (sr.id != NULL) {
+	/* Make every committed batch durable, whatever the outcome. A job that committed no
+	 * batch skips the flush: the generation it took (DB_TXN_NOSYNC) stamps nothing if
+	 * lost, and the watermark commit is synchronous itself. */
+	if (sr.id != NULL && sr.wrote) {
 		DB_ENV *env = store_env(ctx->store);
 
 		env->log_flush(env, NULL);
