@@ -456,13 +456,15 @@ run_start(struct jobsd *jsd, struct pend *p)
 {
 	struct run *r;
 	struct job *j;
-	char env[64], *cause = NULL;
-	const char *envv[2] = {env, NULL};
+	char env[64], denv[PATH_MAX + 32], *cause = NULL;
+	const char *envv[3] = {env, denv, NULL};
 	char *argv[] = {(char *)"jobsd-worker", NULL};
 	int sv[2], error = 0;
 	pid_t pid = -1;
 
 	snprintf(env, sizeof(env), "%s=%s", WORKER_JOB_ENV, job_label(p->job.no));
+	/* The worker joins the store while this job's start is being made durable. */
+	snprintf(denv, sizeof(denv), "%s=%s", WORKER_DATA_DIR_ENV, jsd->conf.data_dir);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		error = errno;
 		cause = xasprintf("socketpair: %s", strerror(errno));

@@ -59,6 +59,9 @@ enum msg_type {
 /* --- worker contract ---------------------------------------------------- */
 #define WORKER_IPC_FD 3               /* socketpair end to the supervisor */
 #define WORKER_JOB_ENV "JOBSD_JOB_ID" /* "job-<n>", informational */
+/* data_dir, so the worker joins the store while it waits for MSG_JOB_START; the START's
+ * config.data_dir stays authoritative (the worker reopens if they differ). */
+#define WORKER_DATA_DIR_ENV "JOBSD_DATA_DIR"
 #define HTTP_IPC_FD 3                 /* jobsd-http: socketpair end to the supervisor */
 
 enum worker_exit {

@@ -280,7 +280,7 @@ main(int argc, char **argv)
 	struct store *store = NULL;
 	struct ipc_msg m;
 	msgpack_packer *pk;
-	const char *jid;
+	const char *jid, *early_dir;
 	char label[64], idbuf[32], *cause = NULL, *error = NULL;
 	enum ipc_next rc;
 	int rv;
@@ -304,26 +304,35 @@ main(int argc, char **argv)
 	ipc_writer_init(&w.wr);
 	job_init(&job);
 
+	/* Join the store while the supervisor makes the job's start durable (its START
+	 * waits for that flush); the START's data_dir stays authoritative below. */
+	if ((early_dir = getenv(WORKER_DATA_DIR_ENV)) != NULL && *early_dir != '\0' &&
+	    store_open(early_dir, STORE_WORKER, &store, &cause) != 0) {
+		free(cause);
+		cause = NULL;
+		store = NULL;
+	}
+
 	pk = ipc_begin(&w.wr, MSG_WORKER_HELLO, 0);
 	msgpack_pack_map(pk, 1);
 	ipc_pack_kv_int(pk, "pid", getpid());
 	ipc_end(&w.wr);
 	worker_send(&w);
 	if (w.gone)
-		exit(WEXIT_BAD_IPC);
+		goto bad_ipc;
 
 	rc = ipc_read_msg(w.fd, &w.rd, &m, WORKER_START_TIMEOUT_MS, &cause);
 	if (rc != IPC_MSG) {
 		log_warnx("no job from the supervisor: %s", cause ? cause : "timed out");
-		exit(WEXIT_BAD_IPC);
+		goto bad_ipc;
 	}
 	if (m.type != MSG_JOB_START) {
 		log_warnx("expected a job start, got message type %u", m.type);
-		exit(WEXIT_BAD_IPC);
+		goto bad_ipc;
 	}
 	if (parse_start(&m.body, &job, &conf, &cause) != 0) {
 		log_warnx("bad job start: %s", cause);
-		exit(WEXIT_BAD_IPC);
+		goto bad_ipc;
 	}
 	job_id_format(job.no, idbuf);
 	snprintf(label, sizeof label, "jobsd-worker[%s]", idbuf);
@@ -332,7 +341,12 @@ main(int argc, char **argv)
 	    *conf.source_name ? conf.source_name : "-", *conf.source_path ?
 	    conf.source_path : "-");
 
-	if (store_open(conf.data_dir, STORE_WORKER, &store, &cause) != 0) {
+	if (store != NULL && strcmp(store_data_dir(store), conf.data_dir) != 0) {
+		store_close(store);
+		store = NULL;
+	}
+	if (store == NULL &&
+	    store_open(conf.data_dir, STORE_WORKER, &store, &cause) != 0) {
 		log_warnx("cannot open the store in %s: %s", conf.data_dir, cause);
 		exit(WEXIT_STORE);
 	}
@@ -381,4 +395,10 @@ done:
 	ipc_reader_destroy(&w.rd);
 	ipc_writer_destroy(&w.wr);
 	return w.gone ? WEXIT_BAD_IPC : WEXIT_OK;
+
+bad_ipc:
+	/* Leave the environment the early join entered (its thread slot) before going. */
+	if (store != NULL)
+		store_close(store);
+	exit(WEXIT_BAD_IPC);
 }
