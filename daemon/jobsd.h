@@ -188,6 +188,12 @@ struct jobsd {
 	struct deferred_list deferred;
 	bool gc_needed;
 	int exit_code;
+
+	/* checkpoint.c: the periodic checkpoint process */
+	ev_timer ckp_timer;
+	pid_t ckp_pid; /* 0 when none runs */
+	bool ckp_done; /* ckp_file/ckp_offset: the end of the log when the last one began */
+	uint32_t ckp_file, ckp_offset;
 };
 
 /* config.c: see config.h. */
@@ -257,6 +263,15 @@ void recovery_defer(struct jobsd *jsd, const struct job *j, struct waiter_list *
 void recovery_check(struct jobsd *jsd); /* after a child was reaped */
 void recovery_forget_client(struct jobsd *jsd, struct client *c);
 void recovery_free(struct jobsd *jsd); /* at exit: ends never recorded (next start does) */
+
+/* checkpoint.c: `jobsd-worker --checkpoint` every CHECKPOINT_INTERVAL_S when the log has
+ * grown, at most one at a time, never counted in max_workers. */
+#define CHECKPOINT_INTERVAL_S 60.0
+void checkpoint_init(struct jobsd *jsd);
+void checkpoint_stop(struct jobsd *jsd);  /* no more checkpoints (stopping) */
+void checkpoint_kill(struct jobsd *jsd);  /* SIGKILL the running one, if any */
+/* true if pid was the checkpoint process (reaped: failchk after an abnormal exit). */
+bool checkpoint_reap(struct jobsd *jsd, pid_t pid, int wstatus);
 
 /* supervisor.c */
 enum log_level supervisor_log_level(const char *name);

@@ -108,6 +108,7 @@ recovery_begin(struct jobsd *jsd, const char *why)
 			run_kill(r, SIGTERM);
 	}
 	http_pause(jsd, SIGTERM);
+	checkpoint_kill(jsd); /* the checkpoint is redone after the recovery */
 	ev_timer_stop(jsd->loop, &jsd->recovery_timer);
 	ev_timer_set(&jsd->recovery_timer, RECOVERY_GRACE_MS / 1000.0, 0.0);
 	ev_timer_start(jsd->loop, &jsd->recovery_timer);
@@ -167,7 +168,7 @@ recovery_forget_client(struct jobsd *jsd, struct client *c)
 void
 recovery_check(struct jobsd *jsd)
 {
-	if (!jsd->recovering || jsd->stopping || jsd->nruns > 0)
+	if (!jsd->recovering || jsd->stopping || jsd->nruns > 0 || jsd->ckp_pid != 0)
 		return;
 	if (http_alive(jsd) > 0 && jsd->recovery_phase != PHASE_REOPEN)
 		return;

@@ -671,6 +671,8 @@ run_reap(struct jobsd *jsd)
 				break;
 		}
 		if (r == NULL) {
+			if (checkpoint_reap(jsd, pid, st))
+				continue;
 			if (!http_reap(jsd, pid, st))
 				log_debug("reaped unknown child %ld", (long)pid);
 			continue;

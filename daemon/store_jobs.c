@@ -10,8 +10,6 @@
 #include "store_internal.h"
 
 #define COUNTS_KEY "counts"
-#define STORE_CKP_KBYTES (16 * 1024)
-#define STORE_CKP_MINUTES 5
 #define BY_STATUS_BATCH 128
 
 static uint64_t
@@ -496,10 +494,10 @@ job_put(struct store *s, const struct job *j, uint32_t flags, char **cause)
 			store_set_cause(cause, a.cause);
 		return (-1);
 	}
-	/* Checkpoint now and then (when enough log was written, by anyone, or enough time
-	 * passed) so that log files are removed and recovery stays short. */
-	if ((r = s->env->txn_checkpoint(s->env, STORE_CKP_KBYTES, STORE_CKP_MINUTES, 0)) != 0)
-		log_warnx("checkpoint: %s", db_strerror(r));
+	/* No checkpoint here: it writes every dirty page of the cache and would stall the
+	 * supervisor's loop (seconds under a large sync). The supervisor runs
+	 * `jobsd-worker --checkpoint` in a child process instead (supervisor.c), and
+	 * store_close checkpoints when a writing role closes. */
 	return (0);
 }
 

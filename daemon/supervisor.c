@@ -233,7 +233,7 @@ retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
 void
 supervisor_maybe_exit(struct jobsd *jsd)
 {
-	if (jsd->stopping && jsd->nruns == 0 && http_alive(jsd) == 0)
+	if (jsd->stopping && jsd->nruns == 0 && http_alive(jsd) == 0 && jsd->ckp_pid == 0)
 		ev_break(jsd->loop, EVBREAK_ALL);
 }
 
@@ -250,6 +250,7 @@ stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			run_kill(r, SIGKILL);
 		http_stop(jsd);
 	}
+	checkpoint_kill(jsd); /* store_close checkpoints anyway */
 	/* one more round for the reaper, then give up waiting */
 	if (w->repeat == 0.0) {
 		ev_timer_set(w, 2.0, 1.0);
@@ -287,6 +288,7 @@ supervisor_stop(struct jobsd *jsd, const char *why)
 	http_stop(jsd);
 	ev_timer_stop(jsd->loop, &jsd->retention_timer);
 	ev_timer_stop(jsd->loop, &jsd->retry_timer);
+	checkpoint_stop(jsd);
 	/* Workers stop at a batch boundary like a cancel (a signal could catch them inside
 	 * Berkeley DB); those not yet talking get SIGTERM; SIGKILL after the grace. */
 	TAILQ_FOREACH(r, &jsd->runs, entry) {
@@ -431,6 +433,7 @@ supervisor_start(struct jobsd *jsd)
 	ev_timer_init(&jsd->retention_timer, retention_cb, 0.0, RETENTION_INTERVAL_S);
 	jsd->retention_timer.data = jsd;
 	ev_timer_start(loop, &jsd->retention_timer);
+	checkpoint_init(jsd);
 
 	supervisor_schedule(jsd);
 }
