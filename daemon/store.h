@@ -22,7 +22,8 @@
 
 enum store_role {
 	STORE_SUPERVISOR, /* create env and dbs, run recovery, take the data_dir lock */
-	STORE_WORKER,     /* join the env; read jobs; write identity data */
+	STORE_WORKER,     /* join the env; meta and identity data only (no jobs, joblog or
+			     tokens: the job functions must not be called on it) */
 	STORE_READER,     /* join the env; read jobs and tokens (jobsd-http, jobctl tools) */
 	STORE_TOOL,       /* offline writer with recovery (jobsd-datagen --jobs on a stopped
 			     daemon's data_dir); takes the data_dir lock like the supervisor */
