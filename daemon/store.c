@@ -27,6 +27,14 @@
 #define STORE_JOBS_PAGESIZE 16384 /* jobs and jobs_idx: fewer levels and splits */
 #define STORE_LOG_BUF_BYTES (4u * 1024 * 1024)
 #define STORE_THREAD_COUNT 512
+#define STORE_LOCKS_MAX 100000	/* locks and lock objects: upper bounds */
+#define STORE_LOCKS_INIT 2000
+#define STORE_LOCKERS_MAX 10000
+#define STORE_LOCKERS_INIT 200
+#define STORE_TXNS_MAX 1000
+#define STORE_TXNS_INIT 50
+#define STORE_THREADS_INIT 64
+#define STORE_LOCK_TABLE 4096	/* lock object hash buckets */
 #define STORE_TXN_RETRIES 10
 #define STORE_READ_RETRIES 40
 #define STORE_LOCK_FILE "jobsd.lock"
@@ -81,6 +89,8 @@ store_cause(struct store *s, int ret, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	if (s != NULL && ret == DB_RUNRECOVERY)
+		s->panicked = true;
 	if (s != NULL && s->errbuf[0] != '\0') {
 		char *c = xasprintf("%s: %s (%s)", what, db_strerror(ret), s->errbuf);
 		s->errbuf[0] = '\0';
@@ -95,7 +105,8 @@ store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 {
 	struct store *s = env->app_private;
 
-	if (s != NULL)
+	/* Keep the cause of a panic (say, a checksum error) over the PANIC lines after it. */
+	if (s != NULL && (s->errbuf[0] == '\0' || strstr(msg, "PANIC") == NULL))
 		snprintf(s->errbuf, sizeof(s->errbuf), "%s", msg);
 	log_warnx("%s%s%s", pfx != NULL ? pfx : "", pfx != NULL ? ": " : "", msg);
 }
@@ -105,6 +116,24 @@ static void
 store_msgcall(const DB_ENV *env, const char *msg)
 {
 	log_info("%s", msg);
+}
+
+/* The environment panicked (a corrupt page, a failed write, a process dead inside the
+ * library), or one of our calls found it panicked by another process: Berkeley DB tells
+ * us with DB_EVENT_PANIC, and every call returns DB_RUNRECOVERY from now on. */
+static void
+store_event(DB_ENV *env, uint32_t event, void *info)
+{
+	struct store *s = env->app_private;
+
+	if (event == DB_EVENT_PANIC && s != NULL)
+		s->panicked = true;
+}
+
+bool
+store_panicked(struct store *s)
+{
+	return (s->panicked);
 }
 
 /* failchk's question: does the process still exist? A zombie counts as alive, so the
@@ -117,6 +146,28 @@ store_isalive(DB_ENV *env, pid_t pid, db_threadid_t tid, uint32_t flags)
 	if (kill(pid, 0) == 0 || errno == EPERM)
 		return (1);
 	return (0);
+}
+
+/* The data directory holds the cursor secret and every job: group and others get nothing.
+ * A looser directory of ours is tightened, anyone else's only reported. */
+static void
+store_check_dir_mode(const char *dir, const struct stat *st)
+{
+	mode_t mode = st->st_mode & 07777;
+
+	if (st->st_uid == geteuid()) {
+		if (chmod(dir, mode & ~(mode_t)077) == 0) {
+			log_warnx("data directory %s had mode %04o: changed to %04o", dir,
+				  (unsigned)mode, (unsigned)(mode & ~(mode_t)077));
+			return;
+		}
+		log_warnx("data directory %s has mode %04o and chmod failed: %s", dir,
+			  (unsigned)mode, strerror(errno));
+		return;
+	}
+	log_warnx("data directory %s has mode %04o and belongs to uid %ld, not us: group "
+		  "and others can read the jobs and the cursor secret", dir, (unsigned)mode,
+		  (long)st->st_uid);
 }
 
 /* The data directory: created by the writing roles, writable and not full. */
@@ -149,6 +200,8 @@ store_check_dir(const char *dir, enum store_role role, char **cause)
 		*cause = xasprintf("data directory %s is not a directory", dir);
 		return (-1);
 	}
+	if (store_role_writes(role) && (st.st_mode & 077) != 0)
+		store_check_dir_mode(dir, &st);
 	if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
 		*cause = xasprintf("data directory %s is on a read-only file system", dir);
 		return (-1);
@@ -329,6 +382,30 @@ store_load_key(struct store *s, char **cause)
 	return (0);
 }
 
+/*
+ * The shared structures of the main region: small initial counts that grow on demand up to
+ * the lk_max and tx_max bounds. Preallocating the bounds made the supervisor touch (and
+ * count in its RSS) ~20 MiB of region pages at creation that a normal load never uses.
+ */
+static int
+store_env_memory(DB_ENV *env)
+{
+	int ret;
+
+	if ((ret = env->set_memory_init(env, DB_MEM_LOCK, STORE_LOCKS_INIT)) != 0 ||
+	    (ret = env->set_memory_init(env, DB_MEM_LOCKOBJECT, STORE_LOCKS_INIT)) != 0 ||
+	    (ret = env->set_memory_init(env, DB_MEM_LOCKER, STORE_LOCKERS_INIT)) != 0 ||
+	    (ret = env->set_memory_init(env, DB_MEM_TRANSACTION, STORE_TXNS_INIT)) != 0 ||
+	    (ret = env->set_memory_init(env, DB_MEM_THREAD, STORE_THREADS_INIT)) != 0 ||
+	    (ret = env->set_lk_tablesize(env, STORE_LOCK_TABLE)) != 0 ||
+	    (ret = env->set_lk_max_locks(env, STORE_LOCKS_MAX)) != 0 ||
+	    (ret = env->set_lk_max_objects(env, STORE_LOCKS_MAX)) != 0 ||
+	    (ret = env->set_lk_max_lockers(env, STORE_LOCKERS_MAX)) != 0 ||
+	    (ret = env->set_tx_max(env, STORE_TXNS_MAX)) != 0)
+		return (ret);
+	return (0);
+}
+
 static int
 store_env_open(struct store *s, char **cause)
 {
@@ -344,14 +421,12 @@ store_env_open(struct store *s, char **cause)
 	env->app_private = s;
 	env->set_errcall(env, store_errcall);
 	env->set_msgcall(env, store_msgcall);
+	env->set_event_notify(env, store_event);
 	if ((ret = env->set_cachesize(env, 0, s->role == STORE_TOOL ? STORE_TOOL_CACHE_BYTES :
 	    STORE_CACHE_BYTES, 1)) != 0 ||
 	    (ret = env->set_lg_bsize(env, STORE_LOG_BUF_BYTES)) != 0 ||
 	    (ret = env->set_lk_detect(env, DB_LOCK_MINWRITE)) != 0 ||
-	    (ret = env->set_lk_max_locks(env, 100000)) != 0 ||
-	    (ret = env->set_lk_max_objects(env, 100000)) != 0 ||
-	    (ret = env->set_lk_max_lockers(env, 10000)) != 0 ||
-	    (ret = env->set_tx_max(env, 1000)) != 0 ||
+	    (ret = store_env_memory(env)) != 0 ||
 	    (ret = env->set_thread_count(env, STORE_THREAD_COUNT)) != 0 ||
 	    (ret = env->set_isalive(env, store_isalive)) != 0 ||
 	    (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0) {
@@ -549,6 +624,13 @@ store_open_one(struct store *s, DB **out, const char *name, DBTYPE type, uint32_
 	if ((strcmp(name, "jobs") == 0 || strcmp(name, "jobs_idx") == 0) &&
 	    (ret = db->set_pagesize(db, STORE_JOBS_PAGESIZE)) != 0) {
 		*cause = store_cause(s, ret, "set_pagesize %s", name);
+		db->close(db, 0);
+		return (-1);
+	}
+	/* Checksummed pages (only when the file is created): a corrupt page is then an
+	 * error (DB_RUNRECOVERY) instead of garbage that a search can loop on forever. */
+	if ((ret = db->set_flags(db, DB_CHKSUM)) != 0) {
+		*cause = store_cause(s, ret, "set_flags %s", name);
 		db->close(db, 0);
 		return (-1);
 	}

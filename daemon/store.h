@@ -39,6 +39,9 @@ const char *store_data_dir(const struct store *s);
  * environment needs a full recovery (all processes must close it). */
 int store_failchk(struct store *s, char **cause);
 int store_checkpoint(struct store *s);
+/* Has the environment panicked (any store call saw DB_RUNRECOVERY: a corrupt page, a
+ * process dead inside Berkeley DB)? Every later call fails until recovery (recovery.c). */
+bool store_panicked(struct store *s);
 /* The per-installation 32-byte secret that binds pagination cursors (created 0600 on the
  * first supervisor start, read by every role). */
 const uint8_t *store_cursor_key(const struct store *s);

@@ -67,6 +67,12 @@ ident_db_open(struct store *s, const char *name, DB **out, char **cause)
 		db->close(db, 0);
 		return -1;
 	}
+	/* Checksummed pages, as in store.c (only when the file is created). */
+	if ((ret = db->set_flags(db, DB_CHKSUM)) != 0) {
+		store_set_cause(cause, store_cause(s, ret, "set_flags %s", name));
+		db->close(db, 0);
+		return -1;
+	}
 	if (s->role == STORE_READER)
 		flags |= DB_RDONLY;
 	else

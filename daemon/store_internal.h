@@ -19,7 +19,7 @@ struct store {
 	int env_lock_fd;	/* jobsd.env.lock: shared while attached, exclusive to recover */
 	DB_ENV *env;
 	bool env_open;
-	bool panicked;		/* failchk found a process dead inside the library */
+	bool panicked;		/* DB_RUNRECOVERY seen: DB_EVENT_PANIC, store_cause, failchk */
 	struct store *grave_next; /* store.c: closed while panicked, kept reachable */
 	DB *meta;		/* "meta": small named values and the job counts */
 	DB *jobs;		/* "jobs": primary, [no BE] -> job_encode() */

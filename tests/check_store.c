@@ -1255,6 +1255,187 @@ START_TEST(test_concurrent_reader)
 }
 END_TEST
 
+/* --- corruption, panic and data_dir mode ------------------------------------------ */
+
+#define CORRUPT_JOBS 1000
+
+/* CORRUPT_JOBS jobs (each started, so each has all seven index entries), then closed. */
+static void
+fill_and_close(void)
+{
+	struct job j;
+	uint64_t no, got;
+	char *cause = NULL;
+
+	for (no = 1; no <= CORRUPT_JOBS; no++) {
+		ck_assert_int_eq(store_job_alloc_nosync(st, &got, &cause), 0);
+		ck_assert_uint_eq(got, no);
+		make_job(&j, no, JOB_FULL_SYNC, JOB_COMPLETED, (int)no);
+		if (store_job_put_nosync(st, &j, &cause) != 0)
+			ck_abort_msg("put job-%llu: %s", (unsigned long long)no, cause);
+		job_free(&j);
+	}
+	ck_assert_int_eq(store_log_flush(st, &cause), 0);
+	store_close(st);
+	st = NULL;
+}
+
+/* Overwrite every page of data_dir/name but the meta page (page 0, 16 KiB pages for jobs
+ * and jobs_idx) with deterministic garbage. */
+static void
+garble(const char *name)
+{
+	char path[300];
+	static uint8_t buf[16384];
+	struct stat sb;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	off_t off;
+	size_t i;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_msg(sb.st_size >= 4 * (off_t)sizeof(buf), "%s: only %lld bytes", name,
+		      (long long)sb.st_size);
+	fd = open(path, O_WRONLY);
+	ck_assert_int_ne(fd, -1);
+	for (off = sizeof(buf); off < sb.st_size; off += sizeof(buf)) {
+		for (i = 0; i < sizeof(buf); i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			buf[i] = (uint8_t)x;
+		}
+		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), off), (ssize_t)sizeof(buf));
+	}
+	close(fd);
+}
+
+/* Child: store_open on the corrupt store; its cause goes to fd. Exit 0 when it failed. */
+static int
+open_corrupt_child(int fd)
+{
+	struct store *s = NULL;
+	char *cause = NULL;
+	int rc;
+
+	rc = store_open(dir, STORE_SUPERVISOR, &s, &cause);
+	if (cause != NULL && write(fd, cause, strlen(cause)) < 0)
+		return (3);
+	if (rc == 0) {
+		store_close(s);
+		return (1);
+	}
+	return (0);
+}
+
+/* Garbage over the data pages of jobs.db and jobs_idx.db used to make store_open loop
+ * forever in __bam_search (under DB->associate); with checksummed pages it fails, in a
+ * child with a bounded wait, saying the environment needs recovery. */
+START_TEST(test_corrupt_pages_fail_open)
+{
+	char cause[2048];
+	int p[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	fill_and_close();
+	garble("jobs.db");
+	garble("jobs_idx.db");
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		close(p[0]);
+		_exit(open_corrupt_child(p[1]));
+	}
+	close(p[1]);
+	ck_assert_msg(wait_bounded(pid, 15000, &status) == 0,
+		      "store_open still running after 15 s on a corrupt jobs.db");
+	n = read(p[0], cause, sizeof(cause) - 1);
+	close(p[0]);
+	cause[n > 0 ? n : 0] = '\0';
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child status %d, cause '%s'", status, cause);
+	ck_assert_msg(strstr(cause, "associate jobs_idx") != NULL &&
+		      strstr(cause, "DB_RUNRECOVERY") != NULL &&
+		      strstr(cause, "jobs_idx.db: pgin failed for page 1") != NULL,
+		      "cause: %s", cause);
+}
+END_TEST
+
+/* Child: the store opens (jobs_idx is intact, so associate reads nothing of jobs.db);
+ * reading a job on a garbled page fails and marks the store panicked. */
+static int
+panicked_child(void)
+{
+	struct store *s = NULL;
+	struct job j;
+	char *cause = NULL;
+
+	if (store_open(dir, STORE_SUPERVISOR, &s, &cause) != 0)
+		return (10);
+	if (store_panicked(s))
+		return (11);
+	if (store_job_get(s, CORRUPT_JOBS / 2, &j, &cause) == 0)
+		return (12);
+	if (cause == NULL || strstr(cause, "DB_RUNRECOVERY") == NULL)
+		return (13);
+	free(cause);
+	if (!store_panicked(s))
+		return (14);
+	store_close(s);
+	return (0);
+}
+
+START_TEST(test_corrupt_page_panics)
+{
+	pid_t pid;
+	int status;
+
+	fill_and_close();
+	garble("jobs.db");
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0)
+		_exit(panicked_child());
+	ck_assert_msg(wait_bounded(pid, 15000, &status) == 0, "child still running after 15 s");
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d",
+		      status);
+}
+END_TEST
+
+/* An existing data_dir of ours with mode 0755 is tightened to 0700; one of another user
+ * (when we are root and can make one) is used as is, with a warning. */
+START_TEST(test_loose_dir_mode)
+{
+	struct store *s2 = NULL;
+	struct stat sb;
+	char loose[300], *cause = NULL;
+
+	snprintf(loose, sizeof(loose), "%s/loose", dir);
+	ck_assert_int_eq(mkdir(loose, 0700), 0);
+	ck_assert_int_eq(chmod(loose, 0755), 0);
+	if (store_open(loose, STORE_TOOL, &s2, &cause) != 0)
+		ck_abort_msg("store_open: %s", cause);
+	store_close(s2);
+	ck_assert_int_eq(stat(loose, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0700);
+
+	if (geteuid() != 0)
+		return;
+	snprintf(loose, sizeof(loose), "%s/theirs", dir);
+	ck_assert_int_eq(mkdir(loose, 0700), 0);
+	ck_assert_int_eq(chmod(loose, 0755), 0);
+	ck_assert_int_eq(chown(loose, 65534, 65534), 0);
+	if (store_open(loose, STORE_TOOL, &s2, &cause) != 0)
+		ck_abort_msg("store_open: %s", cause);
+	store_close(s2);
+	ck_assert_int_eq(stat(loose, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0755);
+}
+END_TEST
+
 Suite *
 store_suite(void)
 {
@@ -1283,6 +1464,9 @@ store_suite(void)
 	tcase_add_test(tc, test_concurrent_reader);
 	tcase_add_test(tc, test_recover_waits_for_stale_reader);
 	tcase_add_test(tc, test_gen_jobs);
+	tcase_add_test(tc, test_corrupt_pages_fail_open);
+	tcase_add_test(tc, test_corrupt_page_panics);
+	tcase_add_test(tc, test_loose_dir_mode);
 	suite_add_tcase(s, tc);
 	return (s);
 }
