@@ -17,7 +17,7 @@
 #define JAN1_2026_MS INT64_C(1767225600000) /* 2026-01-01T00:00:00Z */
 #define JAN1_2100_MS INT64_C(4102444800000) /* 2100-01-01T00:00:00Z */
 
-static char dir[64];
+static char root[64], dir[96];
 static struct store *st;
 static struct api fresh, cached; /* without and with a render cache */
 
@@ -62,7 +62,8 @@ setup(void)
 	int i;
 
 	log_init("check_http_cache", 1, LOG_LVL_WARN);
-	snprintf(dir, sizeof(dir), "/tmp/check_http_cache.XXXXXX");
+	ck_assert_msg(root[0] != '\0', "no temp root");
+	snprintf(dir, sizeof(dir), "%s/t.XXXXXX", root);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	if (store_open(dir, STORE_SUPERVISOR, &st, &cause) != 0)
 		ck_abort_msg("store_open: %s", cause);
@@ -85,6 +86,23 @@ setup(void)
 	cached.store = st;
 	cached.cursor_key = store_cursor_key(st);
 	cached.cache = render_cache_new(4); /* small: jobs 1 and 5 share a slot */
+}
+
+/* Unchecked: a failed test ends without its teardown, so every test's dir lives under one
+ * root that the runner removes at the end. */
+static void
+setup_all(void)
+{
+	snprintf(root, sizeof(root), "/tmp/check_http_cache.XXXXXX");
+	if (mkdtemp(root) == NULL)
+		root[0] = '\0';
+}
+
+static void
+teardown_all(void)
+{
+	if (root[0] != '\0')
+		nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void
@@ -239,6 +257,7 @@ http_cache_suite(void)
 	Suite *s = suite_create("http_cache");
 	TCase *tc = tcase_create("pages");
 
+	tcase_add_unchecked_fixture(tc, setup_all, teardown_all);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_cached_pages_equal_fresh);
 	tcase_add_test(tc, test_running_then_completed);
