@@ -255,31 +255,104 @@ idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	control_client_free(c);
 }
 
-/* Root, our own user, or a member of admin_group (primary or supplementary). */
-static bool
-peer_allowed(struct jobsd *jsd, uid_t uid, gid_t gid, const char *user)
-{
-	struct group *gr;
-	gid_t groups[256];
-	int n = 256, i;
+/* Names of peer uids for requested_by/cancelled_by: getpwuid is an NSS lookup that can
+ * block the loop (LDAP, sssd), so a bounded cache, emptied at each reload, keeps it to the
+ * first connection of each uid (that one lookup may still block: documented limit). */
+#define UID_NAMES_MAX 64
+static struct uid_name {
+	uid_t uid;
+	bool used;
+	char name[JOB_WHO_MAX];
+} uid_names[UID_NAMES_MAX];
+static size_t uid_names_next; /* round-robin replacement once full */
 
-	if (uid == 0 || uid == jsd->euid)
-		return (true);
-	if (jsd->conf.admin_group[0] == '\0')
-		return (false);
-	if ((gr = getgrnam(jsd->conf.admin_group)) == NULL)
-		return (false);
-	if (gid == gr->gr_gid)
-		return (true);
-	if (user == NULL)
-		return (false);
-	if (getgrouplist(user, gid, groups, &n) == -1)
-		return (false);
-	for (i = 0; i < n; i++) {
-		if (groups[i] == gr->gr_gid)
-			return (true);
+void
+control_forget_names(void)
+{
+	memset(uid_names, 0, sizeof(uid_names));
+	uid_names_next = 0;
+}
+
+static void
+uid_name(uid_t uid, char *out, size_t outlen)
+{
+	struct uid_name *e;
+	struct passwd *pw;
+	size_t i;
+
+	for (i = 0; i < UID_NAMES_MAX; i++) {
+		if (uid_names[i].used && uid_names[i].uid == uid) {
+			snprintf(out, outlen, "%s", uid_names[i].name);
+			return;
+		}
 	}
-	return (false);
+	e = &uid_names[uid_names_next];
+	uid_names_next = (uid_names_next + 1) % UID_NAMES_MAX;
+	e->used = true;
+	e->uid = uid;
+	if ((pw = getpwuid(uid)) != NULL)
+		snprintf(e->name, sizeof(e->name), "%s", pw->pw_name);
+	else
+		snprintf(e->name, sizeof(e->name), "uid %lu", (unsigned long)uid);
+	snprintf(out, outlen, "%s", e->name);
+}
+
+/* Is gid among the supplementary groups of the peer? The kernel's SO_PEERGROUPS (the groups
+ * at connect time, no NSS lookup); before Linux 4.13, the Groups: line of
+ * /proc/PID/status. */
+static bool
+peer_in_group(int fd, pid_t pid, gid_t gid)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+	char path[64], line[4096], *p, *end;
+	unsigned long v;
+	size_t i, n;
+	FILE *f;
+	bool found = false;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+		n = len / sizeof(gid_t);
+		for (i = 0; i < n; i++) {
+			if (groups[i] == gid)
+				return (true);
+		}
+		return (false);
+	}
+	if (errno != ENOPROTOOPT || pid <= 0)
+		return (false); /* ERANGE: more than 256 groups; refuse */
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return (false);
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		for (p = line + 7;; p = end) {
+			errno = 0;
+			v = strtoul(p, &end, 10);
+			if (end == p || errno != 0)
+				break;
+			if ((gid_t)v == gid)
+				found = true;
+		}
+		break;
+	}
+	fclose(f);
+	return (found);
+}
+
+/* Root, our own user, or a member of admin_group (primary or supplementary). The group's
+ * gid is resolved at start and at each reload (control_set_group), not per connection. */
+static bool
+peer_allowed(struct jobsd *jsd, int fd, const struct ucred *cred)
+{
+	if (cred->uid == 0 || cred->uid == jsd->euid)
+		return (true);
+	if (jsd->conf.admin_group[0] == '\0' || !jsd->admin_gid_ok)
+		return (false);
+	if (cred->gid == jsd->admin_gid)
+		return (true);
+	return (peer_in_group(fd, cred->pid, jsd->admin_gid));
 }
 
 struct client *
@@ -288,7 +361,6 @@ control_client_new(struct jobsd *jsd, int fd, bool is_http)
 	struct client *c;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	struct passwd *pw;
 
 	c = xcalloc(1, sizeof(*c));
 	c->jsd = jsd;
@@ -298,13 +370,8 @@ control_client_new(struct jobsd *jsd, int fd, bool is_http)
 		snprintf(c->user, sizeof(c->user), "jobsd-http");
 	} else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
 		c->uid = cred.uid;
-		pw = getpwuid(cred.uid);
-		if (pw != NULL)
-			snprintf(c->user, sizeof(c->user), "%s", pw->pw_name);
-		else
-			snprintf(c->user, sizeof(c->user), "uid %lu", (unsigned long)cred.uid);
-		c->authorized = peer_allowed(jsd, cred.uid, cred.gid,
-					     pw != NULL ? c->user : NULL);
+		uid_name(cred.uid, c->user, sizeof(c->user));
+		c->authorized = peer_allowed(jsd, fd, &cred);
 	} else {
 		snprintf(c->user, sizeof(c->user), "unknown");
 		c->authorized = false;
@@ -366,17 +433,19 @@ control_set_group(struct jobsd *jsd)
 {
 	const char *path = jsd->conf.socket;
 	struct group *gr;
-	gid_t gid = getegid();
 
-	if (jsd->conf.admin_group[0] != '\0') {
-		if ((gr = getgrnam(jsd->conf.admin_group)) == NULL) {
-			log_warnx("admin_group %s: no such group", jsd->conf.admin_group);
-			return;
-		}
-		gid = gr->gr_gid;
+	jsd->admin_gid_ok = false;
+	if (jsd->conf.admin_group[0] == '\0')
+		return;
+	if ((gr = getgrnam(jsd->conf.admin_group)) == NULL) {
+		log_warnx("admin_group %s: no such group", jsd->conf.admin_group);
+		return;
 	}
-	if (chown(path, (uid_t)-1, gid) == -1)
-		log_warn("chown %s to group %lu", path, (unsigned long)gid);
+	jsd->admin_gid = gr->gr_gid;
+	jsd->admin_gid_ok = true;
+	/* by name, but never through a symbolic link put in its place */
+	if (fchownat(AT_FDCWD, path, (uid_t)-1, jsd->admin_gid, AT_SYMLINK_NOFOLLOW) == -1)
+		log_warn("chown %s to group %lu", path, (unsigned long)jsd->admin_gid);
 }
 
 int
@@ -416,6 +485,8 @@ control_open(struct jobsd *jsd, char **cause)
 		*cause = xasprintf("socket: %s", strerror(errno));
 		return (-1);
 	}
+	/* the socket is created 0660: its mode cannot be set on the descriptor, and a chmod
+	 * by path after bind could follow a link put in its place */
 	old = umask(0117);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		umask(old);
@@ -424,8 +495,6 @@ control_open(struct jobsd *jsd, char **cause)
 		return (-1);
 	}
 	umask(old);
-	if (chmod(path, 0660) == -1)
-		log_warn("chmod %s", path);
 	control_set_group(jsd);
 	if (listen(fd, 128) == -1) {
 		*cause = xasprintf("socket %s: listen: %s", path, strerror(errno));

@@ -163,6 +163,8 @@ struct jobsd {
 	ev_io ctl_io;
 	ev_timer ctl_resume;
 	struct client_list clients;
+	gid_t admin_gid; /* of conf.admin_group, resolved at start and reload */
+	bool admin_gid_ok;
 
 	/* http */
 	int http_fds[CONFIG_MAX_LISTEN];
@@ -320,7 +322,8 @@ size_t http_alive(const struct jobsd *jsd);
 int control_open(struct jobsd *jsd, char **cause);
 void control_start(struct jobsd *jsd);
 void control_close(struct jobsd *jsd);
-void control_set_group(struct jobsd *jsd);
+void control_set_group(struct jobsd *jsd); /* resolve admin_group, chown the socket */
+void control_forget_names(void);          /* reload: empty the uid -> user name cache */
 struct client *control_client_new(struct jobsd *jsd, int fd, bool is_http);
 void control_client_free(struct client *c);
 void control_request_begin(struct client *c);

@@ -380,6 +380,7 @@ supervisor_reload(struct jobsd *jsd)
 	jsd->conf = nc;
 	if (admin_changed)
 		control_set_group(jsd);
+	control_forget_names();
 	if (http_changed)
 		http_restart(jsd); /* they read the file at start */
 	log_set_level(supervisor_log_level(nc.log_level));
