@@ -124,7 +124,10 @@ write_pid_file(const char *path)
 	if (*path == '\0')
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) == -1)
+	/* never through a link or into a file someone else put there (a stale one of ours,
+	 * same pid, is removed first: unlink does not follow links) */
+	unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) == -1)
 		die("pid file %s: %s", path, strerror(errno));
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (write(fd, buf, (size_t)n) != n || fsync(fd) == -1 || close(fd) == -1) {
@@ -152,7 +155,8 @@ drop_privileges(const char *user)
 	if ((pw = getpwnam(user)) == NULL)
 		die("user %s: no such user", user);
 	/* the socket stays usable (and removable) by the daemon's own user */
-	if (jsd.ctl_fd != -1 && chown(jsd.conf.socket, pw->pw_uid, (gid_t)-1) == -1)
+	if (jsd.ctl_fd != -1 && fchownat(AT_FDCWD, jsd.conf.socket, pw->pw_uid, (gid_t)-1,
+					 AT_SYMLINK_NOFOLLOW) == -1)
 		die("chown %s: %s", jsd.conf.socket, strerror(errno));
 	if (initgroups(pw->pw_name, pw->pw_gid) == -1 || setgid(pw->pw_gid) == -1 ||
 	    setuid(pw->pw_uid) == -1)
