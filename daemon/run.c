@@ -337,6 +337,8 @@ run_kill_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	run_kill(r, SIGKILL);
 }
 
+static void answer_waiters_failed(struct waiter_list *, const struct job *);
+
 /* The worker exited and its socket is closed (or lingered): record the end. */
 static void
 run_finish(struct run *r)
@@ -408,8 +410,10 @@ run_finish(struct run *r)
 				  cause);
 			free(cause);
 			cause = NULL;
-		}
-		run_answer_waiters(&r->waiters, j);
+			/* not recorded: no one is told it was cancelled */
+			answer_waiters_failed(&r->waiters, j);
+		} else
+			run_answer_waiters(&r->waiters, j);
 	}
 	TAILQ_REMOVE(&jsd->runs, r, entry);
 	jsd->nruns--;
@@ -421,6 +425,21 @@ run_finish(struct run *r)
 	supervisor_schedule(jsd);
 	supervisor_maybe_exit(jsd);
 	recovery_check(jsd);
+}
+
+/* The end of j could not be committed: its cancel requests fail with 500. */
+static void
+answer_waiters_failed(struct waiter_list *waiters, const struct job *j)
+{
+	struct waiter *wt;
+
+	while ((wt = TAILQ_FIRST(waiters)) != NULL) {
+		TAILQ_REMOVE(waiters, wt, entry);
+		reply_fail(wt->client, wt->id, 500, IPC_ERR_INTERNAL, NULL,
+			   "job %s ended but its end could not be recorded", job_label(j->no));
+		control_request_done(wt->client);
+		free(wt);
+	}
 }
 
 void
