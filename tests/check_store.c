@@ -1255,6 +1255,48 @@ START_TEST(test_concurrent_reader)
 }
 END_TEST
 
+/* --- memory of the environment ----------------------------------------------------- */
+
+/* Resident KiB of this process's mappings of data_dir/name (smaps), -1 when unmapped. */
+static long
+mapped_rss_kb(const char *name)
+{
+	char want[300], line[512], path[400];
+	FILE *f;
+	long kb, total = -1;
+	bool in = false;
+
+	snprintf(want, sizeof(want), "%s/%s", dir, name);
+	f = fopen("/proc/self/smaps", "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%*x-%*x %*s %*s %*s %*s %399s", path) == 1)
+			in = strcmp(path, want) == 0;
+		else if (in && sscanf(line, "Rss: %ld kB", &kb) == 1)
+			total = (total < 0 ? 0 : total) + kb;
+	}
+	fclose(f);
+	return (total);
+}
+
+/* The main region (__db.001) used to be created for 100000 locks and objects and 10000
+ * lockers up front: an 18 MiB file, most of it touched at creation and counted in the
+ * supervisor's RSS. Its structures now start small and grow on demand. */
+START_TEST(test_env_region_small)
+{
+	char path[300];
+	struct stat sb;
+	long kb;
+
+	snprintf(path, sizeof(path), "%s/__db.001", dir);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_msg(sb.st_size <= 8 * 1024 * 1024, "__db.001 is %lld bytes",
+		      (long long)sb.st_size);
+	kb = mapped_rss_kb("__db.001");
+	ck_assert_msg(kb >= 0 && kb <= 4096, "__db.001 resident: %ld KiB", kb);
+}
+END_TEST
+
 /* --- corruption, panic and data_dir mode ------------------------------------------ */
 
 #define CORRUPT_JOBS 1000
@@ -1464,6 +1506,7 @@ store_suite(void)
 	tcase_add_test(tc, test_concurrent_reader);
 	tcase_add_test(tc, test_recover_waits_for_stale_reader);
 	tcase_add_test(tc, test_gen_jobs);
+	tcase_add_test(tc, test_env_region_small);
 	tcase_add_test(tc, test_corrupt_pages_fail_open);
 	tcase_add_test(tc, test_corrupt_page_panics);
 	tcase_add_test(tc, test_loose_dir_mode);
