@@ -3,7 +3,8 @@
  *             after_start_ms(8), integers big-endian, absent filters as 0xff / zero
  *   mac     = HMAC-SHA256(key, payload) truncated to 16 bytes
  * in base64url without padding. Decoding checks the exact length and alphabet, the MAC in
- * constant time, and that the filters in the payload are the request's filters. */
+ * constant time, and that the filters in the payload are the request's filters.
+ * job_query_init and job_query_by_start are in job_query.c (no libcrypto for their users). */
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -22,21 +23,6 @@
 #define FLAG_TO 0x02
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-void
-job_query_init(struct job_query *q)
-{
-	memset(q, 0, sizeof(*q));
-	q->status = -1;
-	q->type = -1;
-	q->first = 50;
-}
-
-bool
-job_query_by_start(const struct job_query *q)
-{
-	return (q->has_from || q->has_to);
-}
 
 static void
 put_u64(uint8_t *p, uint64_t v)
