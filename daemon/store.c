@@ -35,6 +35,11 @@
 #define STORE_TXNS_INIT 50
 #define STORE_THREADS_INIT 64
 #define STORE_LOCK_TABLE 4096	/* lock object hash buckets */
+/* Mutexes: ~8300 in use after opening (8191 of them the cache's hash buckets), one more
+ * per cache buffer as the cache fills (64 MiB / 4 KiB pages); the computed default of
+ * ~29000 were all initialized (touched) when the region was created. */
+#define STORE_MUTEX_INIT 12000
+#define STORE_MUTEX_MAX 60000
 #define STORE_TXN_RETRIES 10
 #define STORE_READ_RETRIES 40
 #define STORE_LOCK_FILE "jobsd.lock"
@@ -401,7 +406,9 @@ store_env_memory(DB_ENV *env)
 	    (ret = env->set_lk_max_locks(env, STORE_LOCKS_MAX)) != 0 ||
 	    (ret = env->set_lk_max_objects(env, STORE_LOCKS_MAX)) != 0 ||
 	    (ret = env->set_lk_max_lockers(env, STORE_LOCKERS_MAX)) != 0 ||
-	    (ret = env->set_tx_max(env, STORE_TXNS_MAX)) != 0)
+	    (ret = env->set_tx_max(env, STORE_TXNS_MAX)) != 0 ||
+	    (ret = env->mutex_set_init(env, STORE_MUTEX_INIT)) != 0 ||
+	    (ret = env->mutex_set_max(env, STORE_MUTEX_MAX)) != 0)
 		return (ret);
 	return (0);
 }
