@@ -106,6 +106,12 @@ commit_flush(struct jobsd *jsd)
 			log_warnx("cannot make the job records durable: %s; holding %s replies",
 				  cause, TAILQ_EMPTY(&jsd->held) ? "no" : "the");
 			free(cause);
+			/* a panicked environment fails every call until it is recovered: recover
+			 * in place; the held output goes out after the reopen (recovery.c) */
+			if (store_panicked(jsd->store)) {
+				recovery_begin(jsd, "the store panicked flushing the log");
+				return (-1);
+			}
 			if (!ev_is_active(&jsd->commit_retry)) {
 				ev_timer_set(&jsd->commit_retry, COMMIT_RETRY_S, 0.0);
 				ev_timer_start(jsd->loop, &jsd->commit_retry);

@@ -410,8 +410,12 @@ run_finish(struct run *r)
 				  cause);
 			free(cause);
 			cause = NULL;
-			/* not recorded: no one is told it was cancelled */
-			answer_waiters_failed(&r->waiters, j);
+			if (store_panicked(jsd->store) && !jsd->stopping) {
+				/* recorded, and its waiters answered, after the recovery */
+				recovery_begin(jsd, "the store panicked recording a job's end");
+				recovery_defer(jsd, j, &r->waiters);
+			} else /* not recorded: no one is told it was cancelled */
+				answer_waiters_failed(&r->waiters, j);
 		} else
 			run_answer_waiters(&r->waiters, j);
 	}
