@@ -304,6 +304,8 @@ int run_cancel(struct jobsd *jsd, uint64_t no, const char *by, struct client *c,
 void run_forget_client(struct jobsd *jsd, struct client *c); /* drop its waiters */
 /* Answer (and free) the cancel requests waiting for j to end. */
 void run_answer_waiters(struct waiter_list *waiters, const struct job *j);
+/* The same when j's end could not be committed: 500 internal_error, never "cancelled". */
+void run_answer_waiters_failed(struct waiter_list *waiters, const struct job *j);
 
 /* listeners.c: jobsd-http processes and their listening sockets. */
 int http_open_listeners(struct jobsd *jsd, char **cause);

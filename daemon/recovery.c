@@ -207,10 +207,12 @@ recovery_reopen(struct jobsd *jsd)
 			log_warnx("%s: cannot record the end of the job: %s", id, cause);
 			free(cause);
 			cause = NULL;
-		} else
+			run_answer_waiters_failed(&d->waiters, &d->job);
+		} else {
 			log_info("%s: recorded %s after the store recovery", id,
 				 job_status_name(d->job.status));
-		run_answer_waiters(&d->waiters, &d->job);
+			run_answer_waiters(&d->waiters, &d->job);
+		}
 		job_free(&d->job);
 		free(d);
 		n++;

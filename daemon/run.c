@@ -337,8 +337,6 @@ run_kill_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	run_kill(r, SIGKILL);
 }
 
-static void answer_waiters_failed(struct waiter_list *, const struct job *);
-
 /* The worker exited and its socket is closed (or lingered): record the end. */
 static void
 run_finish(struct run *r)
@@ -415,7 +413,7 @@ run_finish(struct run *r)
 				recovery_begin(jsd, "the store panicked recording a job's end");
 				recovery_defer(jsd, j, &r->waiters);
 			} else /* not recorded: no one is told it was cancelled */
-				answer_waiters_failed(&r->waiters, j);
+				run_answer_waiters_failed(&r->waiters, j);
 		} else
 			run_answer_waiters(&r->waiters, j);
 	}
@@ -431,9 +429,8 @@ run_finish(struct run *r)
 	recovery_check(jsd);
 }
 
-/* The end of j could not be committed: its cancel requests fail with 500. */
-static void
-answer_waiters_failed(struct waiter_list *waiters, const struct job *j)
+void
+run_answer_waiters_failed(struct waiter_list *waiters, const struct job *j)
 {
 	struct waiter *wt;
 
