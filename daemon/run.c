@@ -145,13 +145,14 @@ get_counters(struct run *r, const msgpack_object *b)
 {
 	struct job *j = &r->job;
 	int64_t processed = JOB_NULL, total = JOB_NULL, created = JOB_NULL, updated = JOB_NULL,
-		deleted = JOB_NULL;
+		deleted = JOB_NULL, pct = JOB_NULL;
 
 	if (ipc_get_int(b, "processed", &processed) == -1 ||
 	    ipc_get_int(b, "total", &total) == -1 ||
 	    ipc_get_int(b, "created", &created) == -1 ||
 	    ipc_get_int(b, "updated", &updated) == -1 ||
-	    ipc_get_int(b, "deleted", &deleted) == -1)
+	    ipc_get_int(b, "deleted", &deleted) == -1 ||
+	    ipc_get_int(b, "progress", &pct) == -1)
 		return (-1);
 	if (processed != JOB_NULL && processed >= 0)
 		j->records_processed = processed;
@@ -163,10 +164,19 @@ get_counters(struct run *r, const msgpack_object *b)
 		j->records_updated = updated;
 	if (deleted != JOB_NULL && deleted >= 0)
 		j->records_deleted = deleted;
-	if (j->total_records != JOB_NULL && j->total_records > 0 &&
+	if (pct != JOB_NULL && pct >= 0) {
+		/* The worker's own estimate (jobs with phases that do not move processed);
+		 * never backwards. */
+		if (pct > 100)
+			pct = 100;
+		if ((int)pct > j->progress)
+			j->progress = (int)pct;
+		if (j->progress == 100 && !r->have_result)
+			j->progress = 99;
+	} else if (j->total_records != JOB_NULL && j->total_records > 0 &&
 	    j->records_processed != JOB_NULL) {
-		int64_t pct = j->records_processed * 100 / j->total_records;
-		j->progress = pct < 0 ? 0 : pct > 100 ? 100 : (int)pct;
+		int64_t pc = j->records_processed * 100 / j->total_records;
+		j->progress = pc < 0 ? 0 : pc > 100 ? 100 : (int)pc;
 		/* 100 only once the job has completed */
 		if (j->progress == 100 && !r->have_result)
 			j->progress = 99;

@@ -45,6 +45,7 @@ job_ctx_init(struct job_ctx *ctx, struct store *s, const struct job *j,
 	ctx->job = j;
 	ctx->conf = conf;
 	ctx->total = JOB_NULL;
+	ctx->progress = -1;
 	ctx->last_progress_ms = INT64_MIN;
 	if (param_int(j, "batch_size", 1, JOB_BATCH_MAX, &batch, cause) != 0)
 		return -1;

@@ -45,6 +45,10 @@ struct job_ctx {
 	/* Counters, absolute. created/updated/deleted count committed changes only. total is
 	 * JOB_NULL until known. */
 	int64_t processed, total, created, updated, deleted;
+	/* The job's own estimate of how far it is, 0..100, for jobs whose phases do not all
+	 * move processed (reading, resolving): sent as PROGRESS's "progress" and used by
+	 * the supervisor instead of processed * 100 / total. -1 (the default): not set. */
+	int progress;
 
 	/* From the job's parameters (test hooks, see job_ctx_init). */
 	size_t batch_size;

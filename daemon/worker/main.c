@@ -98,6 +98,11 @@ pack_counters(msgpack_packer *pk, const struct job_ctx *ctx)
 	ipc_pack_kv_int(pk, "created", ctx->created);
 	ipc_pack_kv_int(pk, "updated", ctx->updated);
 	ipc_pack_kv_int(pk, "deleted", ctx->deleted);
+	ipc_pack_str(pk, "progress");
+	if (ctx->progress < 0)
+		msgpack_pack_nil(pk);
+	else
+		msgpack_pack_int(pk, ctx->progress > 100 ? 100 : ctx->progress);
 }
 
 static void
@@ -112,7 +117,7 @@ cb_progress(struct job_ctx *ctx)
 		return;
 	}
 	pk = ipc_begin(&w->wr, MSG_JOB_PROGRESS, 0);
-	msgpack_pack_map(pk, 5);
+	msgpack_pack_map(pk, 6);
 	pack_counters(pk, ctx);
 	ipc_end(&w->wr);
 	worker_send(w);
@@ -160,7 +165,7 @@ send_result(struct worker *w, const struct job_ctx *ctx, bool ok, bool cancelled
 	msgpack_packer *pk;
 
 	pk = ipc_begin(&w->wr, MSG_JOB_RESULT, 0);
-	msgpack_pack_map(pk, 8);
+	msgpack_pack_map(pk, 9);
 	ipc_pack_kv_bool(pk, "ok", ok);
 	ipc_pack_kv_bool(pk, "cancelled", cancelled);
 	ipc_pack_kv_str(pk, "error", error);

@@ -440,6 +440,10 @@ t_step(struct job_ctx *ctx, const char *step, int64_t total)
 	size_t len = strlen(t->steps);
 
 	snprintf(t->steps + len, sizeof t->steps - len, "%s;", step);
+	if (!t->seen_write && strncmp(step, "Writing", 7) == 0) {
+		t->seen_write = true;
+		t->nprogress_before_write = t->nprogress;
+	}
 }
 
 static void
@@ -450,6 +454,13 @@ t_progress(struct job_ctx *ctx)
 	if (ctx->processed < t->last_processed)
 		t->progress_went_back = true;
 	t->last_processed = ctx->processed;
+	if (ctx->progress >= 0) {
+		if (t->nprogress > 0 && ctx->progress < t->progress[t->nprogress - 1])
+			t->progress_went_back = true;
+		if ((t->nprogress == 0 || ctx->progress != t->progress[t->nprogress - 1]) &&
+		    t->nprogress < sizeof t->progress / sizeof t->progress[0])
+			t->progress[t->nprogress++] = ctx->progress;
+	}
 }
 
 static void

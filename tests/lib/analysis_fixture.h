@@ -90,7 +90,12 @@ struct af_job {
 	int cancel_calls;    /* how often the job asked whether it is cancelled */
 	int cancel_on;       /* ... and the call that says yes (0: never) */
 	int64_t last_processed;
-	bool progress_went_back;
+	bool progress_went_back; /* processed, or the job's own progress, went down */
+	/* The distinct values of the job's own progress (ctx.progress, when set) in the
+	 * order reported, and how many of them came before the first "Writing" step. */
+	int progress[128];
+	size_t nprogress, nprogress_before_write;
+	bool seen_write;
 };
 
 /* A job of type number no with the parameters "k=v" (params NULL-terminated, may be NULL;
