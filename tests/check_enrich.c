@@ -480,6 +480,64 @@ START_TEST(lock_conflict_retries)
 }
 END_TEST
 
+/* 2000 owners without a department and one directory account each, linked by owner_id and
+ * giving the department, batch_size 50: the job's own progress (ctx.progress) rises while
+ * reading the owners and while writing the overlays too, not only while linking. */
+START_TEST(progress_through_phases)
+{
+	struct identity *ident;
+	struct ident_field f[4];
+	msgpack_sbuffer buf;
+	DB_ENV *env = store_env(af.store);
+	DB_TXN *txn;
+	struct af_job *t;
+	char id[16], aid[16], *cause = NULL;
+	size_t i, nread = 0;
+	int n = 2000;
+
+	app("app-ad", "directory");
+	msgpack_sbuffer_init(&buf);
+	ck_assert_int_eq(identity_open(af.store, &ident, &cause), 0);
+	ck_assert_int_eq(env->txn_begin(env, NULL, &txn, DB_TXN_NOSYNC), 0);
+	for (i = 1; i <= (size_t)n; i++) {
+		snprintf(id, sizeof id, "own-%04zu", i);
+		snprintf(aid, sizeof aid, "acc-%04zu", i);
+		f[0] = (struct ident_field){ "id", id, strlen(id) };
+		buf.size = 0;
+		identity_encode(&buf, f, 1, 1);
+		ck_assert_int_eq(identity_put(ident, txn, IDENT_OWNER, id, strlen(id), buf.data,
+		    buf.size, &cause), 0);
+		f[0] = (struct ident_field){ "application_id", "app-ad", 6 };
+		f[1] = (struct ident_field){ "department", "eng", 3 };
+		f[2] = (struct ident_field){ "id", aid, strlen(aid) };
+		f[3] = (struct ident_field){ "owner_id", id, strlen(id) };
+		buf.size = 0;
+		identity_encode(&buf, f, 4, 1);
+		ck_assert_int_eq(identity_put(ident, txn, IDENT_ACCOUNT, aid, strlen(aid),
+		    buf.data, buf.size, &cause), 0);
+	}
+	ck_assert_int_eq(txn->commit(txn, 0), 0);
+	identity_close(ident);
+	msgpack_sbuffer_destroy(&buf);
+
+	t = run(0, "batch_size=50", NULL);
+	/* 2000 links created, 2000 overlays (department) written; nothing went back. */
+	expect(t, JOB_RUN_OK, n, n, 0);
+	ck_assert_int_eq(t->ctx.total, n);
+	ck_assert_int_eq(t->ctx.processed, n);
+	/* Reading the owners is 0..10, indexing ..12: 2000 owners tick 7 times. */
+	for (i = 0; i < t->nprogress && t->progress[i] <= 12; i++)
+		nread++;
+	ck_assert_msg(nread >= 5, "%zu values while reading", nread);
+	ck_assert_int_eq(t->progress[0], 0);
+	/* Writing the overlays is 85..97: 40 batches of 50. */
+	ck_assert_int_eq(t->progress[t->nprogress_before_write - 1], 85);
+	ck_assert_uint_ge(t->nprogress - t->nprogress_before_write, 10);
+	ck_assert_int_eq(t->progress[t->nprogress - 1], 100);
+	af_job_free(t);
+}
+END_TEST
+
 START_TEST(empty_store)
 {
 	struct af_job *t = run(0, NULL);
@@ -507,6 +565,7 @@ enrich_suite(void)
 	tcase_add_test(tc, cancel_keeps_batches);
 	tcase_add_test(tc, lock_conflict_retries);
 	tcase_add_test(tc, empty_store);
+	tcase_add_test(tc, progress_through_phases);
 	suite_add_tcase(s, tc);
 	return s;
 }

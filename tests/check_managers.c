@@ -461,6 +461,61 @@ START_TEST(deep_chain_and_long_cycle)
 }
 END_TEST
 
+/* 3000 owners in a binary tree (own-N's manager is E<N/2>), batch_size 50: the job's own
+ * progress (ctx.progress) rises through reading and resolving too, not only while
+ * writing, and processed/total stay owners committed / owners. */
+START_TEST(progress_through_phases)
+{
+	struct identity *ident;
+	struct ident_field f[3];
+	msgpack_sbuffer buf;
+	DB_ENV *env = store_env(af.store);
+	DB_TXN *txn;
+	struct af_job *t;
+	char id[16], eid[16], mgr[16], *cause = NULL;
+	size_t i;
+	int n = 3000;
+
+	msgpack_sbuffer_init(&buf);
+	ck_assert_int_eq(identity_open(af.store, &ident, &cause), 0);
+	ck_assert_int_eq(env->txn_begin(env, NULL, &txn, DB_TXN_NOSYNC), 0);
+	for (i = 1; i <= (size_t)n; i++) {
+		snprintf(id, sizeof id, "own-%04zu", i);
+		snprintf(eid, sizeof eid, "E%04zu", i);
+		snprintf(mgr, sizeof mgr, "E%04zu", i / 2);
+		f[0] = (struct ident_field){ "employee_id", eid, strlen(eid) };
+		f[1] = (struct ident_field){ "id", id, strlen(id) };
+		f[2] = (struct ident_field){ "manager", mgr, strlen(mgr) };
+		buf.size = 0;
+		identity_encode(&buf, f, i == 1 ? 2 : 3, 1);
+		ck_assert_int_eq(identity_put(ident, txn, IDENT_OWNER, id, strlen(id), buf.data,
+		    buf.size, &cause), 0);
+	}
+	ck_assert_int_eq(txn->commit(txn, 0), 0);
+	identity_close(ident);
+	msgpack_sbuffer_destroy(&buf);
+
+	t = run("auto", 0, "batch_size=50", NULL);
+	expect(t, JOB_RUN_OK, n, 0, 0); /* and neither processed nor progress went back */
+	ck_assert_int_eq(t->ctx.total, n);
+	ck_assert_int_eq(t->ctx.processed, n);
+	/* Reading (0..18), indexing (..20), resolving (..30) and walking (..33) report
+	 * progress before the first write: 3000 owners tick 11 times in each loop. */
+	ck_assert_msg(t->nprogress_before_write >= 5, "%zu values before writing",
+	    t->nprogress_before_write);
+	ck_assert_int_eq(t->progress[0], 0);
+	ck_assert_int_eq(t->progress[t->nprogress_before_write - 1], 33);
+	for (i = 0; i < t->nprogress_before_write; i++)
+		ck_assert_int_le(t->progress[i], 33);
+	/* Writing: 60 batches of 50 take it from 33 to 95, then 100 at the end. */
+	ck_assert_uint_ge(t->nprogress - t->nprogress_before_write, 20);
+	ck_assert_int_eq(t->progress[t->nprogress - 1], 100);
+	af_job_free(t);
+	expect_om("own-0001", NULL, NULL, NULL, "0", "top");
+	expect_om("own-3000", "E1500", "own-1500", "employee_id", "11", "ok");
+}
+END_TEST
+
 START_TEST(lock_conflict_retries)
 {
 	DB_ENV *env = store_env(af.store);
@@ -525,6 +580,7 @@ managers_suite(void)
 	tcase_add_test(tc, empty_store);
 	tcase_add_test(tc, cancel_keeps_batches);
 	tcase_add_test(tc, lock_conflict_retries);
+	tcase_add_test(tc, progress_through_phases);
 	tcase_add_test(tc, deep_chain_and_long_cycle);
 	suite_add_tcase(s, tc);
 	return s;

@@ -27,6 +27,14 @@
 #include "managers_util.h"
 #include "results.h"
 
+/* The job's own progress (ctx->progress) at the end of each phase, in percent: about each
+ * phase's share of the run time. processed stays the number of accounts whose links are
+ * committed (total: the accounts counted), which moves only while linking. */
+#define EP_READ 10   /* reading the owners: 0..10 */
+#define EP_INDEX 12  /* indexing them: ..12 */
+#define EP_LINK 85   /* linking the accounts: ..85 */
+#define EP_OVERLAY 97 /* writing the owner overlays: ..97; removing stale results: ..100 */
+
 #define ENR_LOG_MAX 100 /* ambiguous matches and orphans logged one by one */
 
 /* Owner table fields. */
@@ -73,6 +81,7 @@ struct erun {
 	uint32_t *slotno; /* owner -> slot, OT_NONE */
 	struct ovslot *slots;
 	uint32_t nslots, slots_cap;
+	uint64_t owners; /* counted before reading them, for the progress */
 	uint64_t linked[NRULES], orphans, ambiguous;
 	DB *ldb, *odb, *xdb; /* links, overlay, orphans */
 	struct resw w;
@@ -464,7 +473,9 @@ link_accounts(struct erun *er, char **error)
 			ctx->processed += (int64_t)rows;
 			created = updated = deleted = 0;
 			rows = 0;
-			job_ctx_progress(ctx);
+			mu_progress(ctx, EP_INDEX, EP_LINK, (uint64_t)ctx->processed,
+			    ctx->total > ctx->processed ? (uint64_t)ctx->total :
+			    (uint64_t)ctx->processed);
 			if (rv == 0) {
 				job_ctx_delay(ctx);
 				if (job_ctx_cancelled(ctx)) {
@@ -528,7 +539,7 @@ write_overlays(struct erun *er, uint64_t *changed, char **error)
 {
 	struct job_ctx *ctx = er->ctx;
 	DB_TXN *txn = NULL;
-	uint32_t o = 0, o0 = 0, last = 0;
+	uint32_t o = 0, o0 = 0, last = 0, written = 0;
 	size_t rows = 0;
 	int64_t updated = 0;
 	int rv, ret, retries = 0;
@@ -578,8 +589,9 @@ write_overlays(struct erun *er, uint64_t *changed, char **error)
 			ctx->updated += updated;
 			*changed += (uint64_t)updated;
 			updated = 0;
+			written += (uint32_t)rows;
 			rows = 0;
-			job_ctx_progress(ctx);
+			mu_progress(ctx, EP_LINK, EP_OVERLAY, written, er->nslots);
 			if (o != last && job_ctx_cancelled(ctx))
 				return JOB_RUN_CANCELLED;
 		}
@@ -643,6 +655,15 @@ log_orphans(struct erun *er)
 	free(line);
 }
 
+/* otab_load's tick: the owners read so far of the counted ones. */
+static void
+read_rows(void *arg, uint32_t n)
+{
+	struct erun *er = arg;
+
+	mu_progress(er->ctx, 0, EP_READ, n, er->owners > n ? er->owners : n);
+}
+
 int
 run_enrichment(struct job_ctx *ctx, char **error)
 {
@@ -656,7 +677,7 @@ run_enrichment(struct job_ctx *ctx, char **error)
 	};
 	struct erun er;
 	const char *p;
-	uint64_t total, other, overlays = 0, odel = 0;
+	uint64_t total, other, owners = 0, overlays = 0, odel = 0;
 	uint32_t i;
 	size_t f;
 	int res = JOB_RUN_FAILED;
@@ -689,14 +710,25 @@ run_enrichment(struct job_ctx *ctx, char **error)
 		goto out;
 	ctx->total = (int64_t)total;
 	ctx->processed = 0;
+	ctx->progress = 0;
 	job_ctx_progress_now(ctx);
+	/* For the progress of reading them. */
+	if (identity_count(er.id, IDENT_OWNER, 0, &owners, &other, error) != 0)
+		goto out;
 
 	job_ctx_step(ctx, "Reading owners");
+	er.owners = owners;
+	er.ot.on_rows = read_rows;
+	er.ot.rows_arg = &er;
 	if (otab_load(&er.ot, er.id, error) != 0)
 		goto out;
+	mu_progress(ctx, 0, EP_READ, 1, 1);
 	otab_index(&er.ot, F_EID);
+	mu_progress(ctx, EP_READ, EP_INDEX, 1, 3);
 	otab_index(&er.ot, F_EMAIL);
+	mu_progress(ctx, EP_READ, EP_INDEX, 2, 3);
 	otab_index(&er.ot, F_USER);
+	mu_progress(ctx, EP_READ, EP_INDEX, 3, 3);
 	er.slotno = mu_reallocarray(NULL, er.ot.n > 0 ? er.ot.n : 1, sizeof *er.slotno);
 	for (i = 0; i < er.ot.n; i++)
 		er.slotno[i] = OT_NONE;
@@ -710,6 +742,7 @@ run_enrichment(struct job_ctx *ctx, char **error)
 	job_ctx_step(ctx, "Writing owner overlays");
 	if ((res = write_overlays(&er, &overlays, error)) != JOB_RUN_OK)
 		goto out;
+	mu_progress(ctx, EP_LINK, EP_OVERLAY, 1, 1);
 	job_ctx_step(ctx, "Removing stale results");
 	if ((res = res_prune(ctx, er.odb, keep_overlay, &er, &ctx->deleted, &odel, error)) !=
 	    JOB_RUN_OK ||
@@ -717,6 +750,7 @@ run_enrichment(struct job_ctx *ctx, char **error)
 	    JOB_RUN_OK ||
 	    (res = res_prune(ctx, er.xdb, keep_account, &er, NULL, NULL, error)) != JOB_RUN_OK)
 		goto out;
+	mu_progress(ctx, EP_OVERLAY, 100, 1, 1);
 	res = JOB_RUN_OK;
 
 out:

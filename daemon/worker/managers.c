@@ -26,6 +26,16 @@
 
 #define MGR_LOG_MAX 100 /* issues logged one by one, per kind */
 
+/* The job's own progress (ctx->progress) at the end of each phase, in percent: about each
+ * phase's share of the run time (reading and resolving take a third of it at 1M owners,
+ * writing the rest). processed stays the number of owners whose record is committed. */
+#define MP_READ 18    /* reading the owners: 0..18 */
+#define MP_INDEX 20   /* indexing them: ..20 */
+#define MP_RESOLVE 30 /* resolving the references: ..30 */
+#define MP_WALK 33    /* walking the graph: ..33 */
+#define MP_OWNERS 95  /* writing owner_managers: ..95 */
+#define MP_ISSUES 98  /* writing manager_issues: ..98; removing stale results: ..100 */
+
 enum { F_EID, F_EMAIL, F_DNAME, F_MANAGER, NFIELDS };
 
 enum ref_kind { REF_NONE, REF_EID, REF_EMAIL, REF_DN };
@@ -149,6 +159,8 @@ resolve_all(struct mrun *mr)
 	const char *ref;
 
 	for (o = 0; o < mr->ot.n; o++) {
+		if (o % JOB_TICK_ROWS == 0)
+			mu_progress(ctx, MP_INDEX, MP_RESOLVE, o, mr->ot.n);
 		ref = otab_str(&mr->ot, o, F_MANAGER);
 		mr->kind[o] = REF_NONE;
 		if (ref == NULL) {
@@ -223,6 +235,8 @@ walk(struct mrun *mr)
 	onpath = xcalloc(n > 0 ? n : 1, sizeof *onpath); /* walk number + 1, while on it */
 	mr->cyc = mu_reallocarray(NULL, n > 0 ? n : 1, sizeof *mr->cyc);
 	for (s = 0; s < n; s++) {
+		if (s % JOB_TICK_ROWS == 0)
+			mu_progress(mr->ctx, MP_RESOLVE, MP_WALK, s, n);
 		if (mr->state[s] != ST_UNSET)
 			continue;
 		sp = 0;
@@ -408,7 +422,7 @@ write_owners(struct mrun *mr, char **error)
 			created = updated = 0;
 			rows = 0;
 			ctx->processed = (int64_t)o;
-			job_ctx_progress(ctx);
+			mu_progress(ctx, MP_WALK, MP_OWNERS, o, mr->ot.n);
 			if (o < mr->ot.n) {
 				job_ctx_delay(ctx);
 				if (job_ctx_cancelled(ctx))
@@ -495,11 +509,21 @@ write_issues(struct mrun *mr, char **error)
 				    db_strerror(ret));
 				return JOB_RUN_FAILED;
 			}
+			mu_progress(ctx, MP_OWNERS, MP_ISSUES, i, total);
 			if (ctx->aborted || (i < total && job_ctx_cancelled(ctx)))
 				return JOB_RUN_CANCELLED;
 		}
 	}
 	return JOB_RUN_OK;
+}
+
+/* otab_load's tick: the owners read so far of the counted total. */
+static void
+read_rows(void *arg, uint32_t n)
+{
+	struct job_ctx *ctx = arg;
+
+	mu_progress(ctx, 0, MP_READ, n, ctx->total > (int64_t)n ? (uint64_t)ctx->total : n);
 }
 
 static bool
@@ -567,16 +591,23 @@ run_manager_resolution(struct job_ctx *ctx, char **error)
 		goto out;
 	ctx->total = (int64_t)total;
 	ctx->processed = 0;
+	ctx->progress = 0;
 	job_ctx_progress_now(ctx);
 
 	job_ctx_step(ctx, "Reading owners");
+	mr.ot.on_rows = read_rows;
+	mr.ot.rows_arg = ctx;
 	if (otab_load(&mr.ot, mr.id, error) != 0)
 		goto out;
 	n = mr.ot.n;
 	ctx->total = n; /* what the scan saw, if a sync changed it meanwhile */
+	mu_progress(ctx, 0, MP_READ, 1, 1);
 	otab_index(&mr.ot, F_EID);
+	mu_progress(ctx, MP_READ, MP_INDEX, 1, 3);
 	otab_index(&mr.ot, F_EMAIL);
+	mu_progress(ctx, MP_READ, MP_INDEX, 2, 3);
 	otab_index(&mr.ot, F_DNAME);
+	mu_progress(ctx, MP_READ, MP_INDEX, 3, 3);
 	if (job_ctx_cancelled(ctx)) {
 		res = JOB_RUN_CANCELLED;
 		goto out;
@@ -589,7 +620,9 @@ run_manager_resolution(struct job_ctx *ctx, char **error)
 	mr.kind = xcalloc(n > 0 ? n : 1, 1);
 	mr.head = xcalloc(n > 0 ? n : 1, 1);
 	resolve_all(&mr);
+	mu_progress(ctx, MP_INDEX, MP_RESOLVE, 1, 1);
 	walk(&mr);
+	mu_progress(ctx, MP_RESOLVE, MP_WALK, 1, 1);
 	log_cycles(&mr);
 
 	job_ctx_step(ctx, "Writing owner managers");
@@ -602,9 +635,11 @@ run_manager_resolution(struct job_ctx *ctx, char **error)
 	if ((res = res_prune(ctx, mr.mdb, keep_owner, &mr, &ctx->deleted, NULL, error)) !=
 	    JOB_RUN_OK)
 		goto out;
+	mu_progress(ctx, MP_ISSUES, 100, 1, 2);
 	if ((res = res_prune(ctx, mr.idb, keep_issue, &mr, NULL, &issues_deleted, error)) !=
 	    JOB_RUN_OK)
 		goto out;
+	mu_progress(ctx, MP_ISSUES, 100, 1, 1);
 	res = JOB_RUN_OK;
 
 out:

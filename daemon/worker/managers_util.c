@@ -81,6 +81,20 @@ arena_add(struct otab *t, const char *s, size_t len, bool fold)
 	return at;
 }
 
+void
+mu_progress(struct job_ctx *ctx, int lo, int hi, uint64_t done, uint64_t total)
+{
+	int pct;
+
+	if (total == 0 || done >= total)
+		pct = hi;
+	else
+		pct = lo + (int)((uint64_t)(hi - lo) * done / total);
+	if (pct > ctx->progress)
+		ctx->progress = pct;
+	job_ctx_progress(ctx);
+}
+
 int
 otab_load(struct otab *t, struct identity *id, char **cause)
 {
@@ -132,6 +146,8 @@ otab_load(struct otab *t, struct identity *id, char **cause)
 			}
 		}
 		t->n++;
+		if (t->on_rows != NULL && t->n % JOB_TICK_ROWS == 0)
+			t->on_rows(t->rows_arg, t->n);
 	}
 	msgpack_unpacked_destroy(&u);
 	scan_free(&s);

@@ -44,7 +44,15 @@ struct otab {
 	size_t alen, acap;
 	uint32_t *idx[OT_MAXF]; /* sorted owner numbers having the field (otab_index) */
 	uint32_t nidx[OT_MAXF];
+	/* Called by otab_load every JOB_TICK_ROWS owners read (n: read so far); may be NULL. */
+	void (*on_rows)(void *arg, uint32_t n);
+	void *rows_arg;
 };
+
+/* Raise the job's own progress (ctx->progress, for phases that do not move processed) to
+ * where a phase spanning lo..hi percent is when done of its total units are done (total 0:
+ * the phase is done), never lowering it, and report it (job_ctx_progress, rate-limited). */
+void mu_progress(struct job_ctx *ctx, int lo, int hi, uint64_t done, uint64_t total);
 
 /* xrealloc of n * size bytes, fatal on overflow (like the x* allocators). */
 void *mu_reallocarray(void *p, size_t n, size_t size);
