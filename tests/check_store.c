@@ -1292,8 +1292,10 @@ START_TEST(test_env_region_small)
 	ck_assert_int_eq(stat(path, &sb), 0);
 	ck_assert_msg(sb.st_size <= 8 * 1024 * 1024, "__db.001 is %lld bytes",
 		      (long long)sb.st_size);
+	/* Residency varies with the build (sanitizers) and what was touched: seen 1.1-4.3 MiB
+	 * now, 13.3 MiB before the regions started small. 8 MiB separates the two. */
 	kb = mapped_rss_kb("__db.001");
-	ck_assert_msg(kb >= 0 && kb <= 4096, "__db.001 resident: %ld KiB", kb);
+	ck_assert_msg(kb >= 0 && kb <= 8192, "__db.001 resident: %ld KiB", kb);
 }
 END_TEST
 
