@@ -440,6 +440,13 @@ store_env_open(struct store *s, char **cause)
 		*cause = store_cause(s, ret, "configure environment in %s", s->data_dir);
 		return (-1);
 	}
+	/* A worker's commits need no flush of their own: the log is shared, and the
+	 * supervisor's durable commit of the job's final state, which follows every commit
+	 * the worker made, flushes it up to and past them (DESIGN: durable before reported). */
+	if (s->role == STORE_WORKER && (ret = env->set_flags(env, DB_TXN_NOSYNC, 1)) != 0) {
+		*cause = store_cause(s, ret, "configure environment in %s", s->data_dir);
+		return (-1);
+	}
 	flags = DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL;
 	if (store_role_writes(s->role))
 		flags |= DB_CREATE | DB_RECOVER;
