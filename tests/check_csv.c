@@ -355,6 +355,169 @@ START_TEST(utf8)
 }
 END_TEST
 
+/* The skip test of these cases: the value "old" (exactly, so a CR left on it would show). */
+static bool
+is_old(const char *s, size_t len, void *arg)
+{
+	++*(int *)arg;
+	return len == 3 && memcmp(s, "old", 3) == 0;
+}
+
+/* Read path with a skip on column col (required columns req) into "f1|f2@line\n" text;
+ * *nskip, *ngood and *nbad are the reader's counts at the end. */
+static char *
+dump_skip(const char *path, size_t bufsize, int col, const int *req, struct errs *e,
+    uint64_t *nskip, uint64_t *ngood, int *calls)
+{
+	struct csv_reader *r;
+	struct csv_row row;
+	struct csv_skip skip = { col, req, is_old, calls };
+	char *cause = NULL, *out;
+	size_t len = 0, cap = 65536, i;
+	int rv;
+
+	out = calloc(1, cap);
+	ck_assert_int_eq(csv_open(path, bufsize, collect, e, &r, &cause), 0);
+	csv_skip_set(r, &skip);
+	while ((rv = csv_next(r, &row, &cause)) == 1) {
+		for (i = 0; i < row.n; i++)
+			len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "|" : "",
+			    row.f[i]);
+		len += (size_t)snprintf(out + len, cap - len, "@%llu\n",
+		    (unsigned long long)row.line);
+	}
+	ck_assert_int_eq(rv, 0);
+	*nskip = csv_skipped_rows(r);
+	*ngood = csv_good_rows(r);
+	ck_assert_uint_eq(csv_bad_rows(r), (uint64_t)e->n);
+	csv_close(r);
+	return out;
+}
+
+START_TEST(skip_rows)
+{
+	/* Header "id,ts,name": the tested column is in the middle, id is required.
+	 * line 2  old, plain: skipped
+	 * line 3  new: returned
+	 * line 4  old with CRLF: skipped (the CR is not part of the value)
+	 * line 5  old but a quote in it: returned (the usual path reads quoted records)
+	 * line 6  old, too few fields: reported at line 6
+	 * line 7  old, too many fields: reported at line 7
+	 * line 8  old, invalid UTF-8: reported at line 8
+	 * line 9  old, a NUL byte: reported at line 9
+	 * line 10 old, id empty: returned (the caller reports missing fields)
+	 * line 11 old with valid UTF-8 (Zoë): skipped
+	 * lines 12-13 a quoted field with a newline, old: returned at line 12
+	 * line 14 blank
+	 * line 15 "oldx" is not old: returned
+	 * line 16 old, no final newline: skipped */
+	static const char content[] = "id,ts,name\n"
+	    "1,old,a\n"
+	    "2,new,b\n"
+	    "3,old,c\r\n"
+	    "4,old,\"d, e\"\n"
+	    "5,old\n"
+	    "6,old,f,g\n"
+	    "7,old,\xc3\x28\n"
+	    "8,old,x\0y\n"
+	    ",old,h\n"
+	    "10,old,Zo\xc3\xab\n"
+	    "11,old,\"two\nlines\"\n"
+	    "\n"
+	    "13,oldx,i\n"
+	    "14,old,j";
+	const char *p = put("skip.csv", content, sizeof content - 1);
+	static const int req[] = { 0, -1 };
+	struct errs e = { "", 0 };
+	uint64_t nskip, ngood, n = 0;
+	int calls = 0;
+	char *d, *cause = NULL;
+
+	d = dump_skip(p, 0, 1, req, &e, &nskip, &ngood, &calls);
+	ck_assert_str_eq(d, "2|new|b@3\n4|old|d, e@5\n|old|h@10\n11|old|two\nlines@12\n"
+	    "13|oldx|i@15\n");
+	ck_assert_str_eq(e.text, "6:expected 3 fields, found 2;7:expected 3 fields, found 4;"
+	    "8:invalid UTF-8 in column 'name';9:NUL byte in column 'name';");
+	ck_assert_uint_eq(nskip, 4);
+	ck_assert_uint_eq(ngood, 9); /* 4 skipped + 5 returned */
+	/* The test saw only the well-formed one-line records: 2, 3, 4, 10 (Zoë), 15, 16. */
+	ck_assert_int_eq(calls, 6);
+	free(d);
+	/* Every record is counted once either way: the count pass agrees. */
+	ck_assert_int_eq(csv_count_records(p, &n, &cause), 0);
+	ck_assert_uint_eq(n, 13);
+}
+END_TEST
+
+START_TEST(skip_small_buffers)
+{
+	/* A line that does not fit the buffer is never skipped, only returned: what the
+	 * caller sees is a superset, the bad rows and their lines are the same. */
+	static const char content[] = "id,ts\n1,old\n2,new\n3,old\r\n4\n5,old\n";
+	const char *p = put("small.csv", content, sizeof content - 1);
+	static const int req[] = { 0, -1 };
+	size_t i;
+
+	for (i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
+		struct errs e = { "", 0 };
+		uint64_t nskip, ngood;
+		int calls = 0;
+		char *d = dump_skip(p, bufsizes[i], 1, req, &e, &nskip, &ngood, &calls);
+
+		ck_assert_str_eq(e.text, "5:expected 2 fields, found 1;");
+		ck_assert_uint_eq(ngood, 4);
+		if (bufsizes[i] == 0 || bufsizes[i] == 64) {
+			ck_assert_str_eq(d, "2|new@3\n");
+			ck_assert_uint_eq(nskip, 3);
+		} else {
+			/* Each returned row prints as 8 bytes ("3|old@4\n"). */
+			ck_assert_uint_eq(nskip + (uint64_t)strlen(d) / 8, 4);
+			ck_assert_ptr_nonnull(strstr(d, "2|new@3\n"));
+		}
+		free(d);
+	}
+}
+END_TEST
+
+START_TEST(skip_yields)
+{
+	char path[PATH_MAX + 16];
+	struct csv_reader *r;
+	struct csv_row row;
+	static const int req[] = { -1 };
+	int calls = 0, twos = 0, rv, i;
+	struct csv_skip skip = { 1, req, is_old, &calls };
+	char *cause = NULL;
+	FILE *f;
+
+	/* 10000 old rows, then a new one: csv_next returns 2 after 4096 and 8192 skipped
+	 * rows, then the new row at line 10002, then the end. */
+	snprintf(path, sizeof path, "%s/yield.csv", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("id,ts\n", f);
+	for (i = 0; i < 10000; i++)
+		fprintf(f, "%d,old\n", i);
+	fputs("x,new\n", f);
+	fclose(f);
+	ck_assert_int_eq(csv_open(path, 0, NULL, NULL, &r, &cause), 0);
+	csv_skip_set(r, &skip);
+	while ((rv = csv_next(r, &row, &cause)) == 2) {
+		twos++;
+		ck_assert_uint_eq(csv_skipped_rows(r), (uint64_t)twos * CSV_SKIP_YIELD);
+	}
+	ck_assert_int_eq(twos, 2);
+	ck_assert_int_eq(rv, 1);
+	ck_assert_str_eq(row.f[0], "x");
+	ck_assert_uint_eq(row.line, 10002);
+	ck_assert_int_eq(csv_next(r, &row, &cause), 0);
+	ck_assert_uint_eq(csv_skipped_rows(r), 10000);
+	ck_assert_uint_eq(csv_good_rows(r), 10001);
+	/* Removing the skip: nothing is skipped any more. */
+	csv_skip_set(r, NULL);
+	csv_close(r);
+}
+END_TEST
+
 Suite *
 csv_suite(void)
 {
@@ -373,6 +536,9 @@ csv_suite(void)
 	tcase_add_test(tc, count_stops);
 	tcase_add_test(tc, open_errors);
 	tcase_add_test(tc, utf8);
+	tcase_add_test(tc, skip_rows);
+	tcase_add_test(tc, skip_small_buffers);
+	tcase_add_test(tc, skip_yields);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -551,6 +551,201 @@ START_TEST(delete_many_in_batches)
 }
 END_TEST
 
+/* A source dir under tmpdir with the five entity files: applications.csv holds one
+ * application modified at 2024-01-01, owners.csv the given text (NULL: none), the others a
+ * header only. */
+static void
+write_source(const char *dir, const char *owners)
+{
+	char path[PATH_MAX + 32];
+
+	mkdir(dir, 0700);
+	snprintf(path, sizeof path, "%s/applications.csv", dir);
+	tl_write_file(path, "id,name,modified_at\napp1,App,2024-01-01T00:00:00Z\n");
+	snprintf(path, sizeof path, "%s/accounts.csv", dir);
+	tl_write_file(path, "id,application_id,modified_at\n");
+	snprintf(path, sizeof path, "%s/groups.csv", dir);
+	tl_write_file(path, "id,application_id,modified_at\n");
+	snprintf(path, sizeof path, "%s/memberships.csv", dir);
+	tl_write_file(path, "account_id,group_id,modified_at\n");
+	snprintf(path, sizeof path, "%s/owners.csv", dir);
+	if (owners != NULL)
+		tl_write_file(path, owners);
+	else
+		unlink(path);
+}
+
+/* The base of the incremental tests: o1, o2, o3, o6, o13; the newest modified_at (o3,
+ * 2024-01-10T00:00:00Z) becomes the watermark. */
+static void
+incremental_base(char *dir, size_t len)
+{
+	struct tjob *t;
+
+	snprintf(dir, len, "%s/base", tmpdir);
+	write_source(dir, "id,modified_at,display_name\n"
+	    "o1,2024-01-01T00:00:00Z,A\n"
+	    "o2,2024-01-02T00:00:00Z,B\n"
+	    "o3,2024-01-10T00:00:00Z,C\n"
+	    "o6,2024-01-03T00:00:00Z,F\n"
+	    "o13,2024-01-04T00:00:00Z,M\n");
+	t = run(JOB_FULL_SYNC, dir, 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 6, 0, 0);
+	tfree(t);
+}
+
+START_TEST(incremental_skips)
+{
+	struct tjob *t;
+	char dir[PATH_MAX + 16];
+	int pass;
+
+	incremental_base(dir, sizeof dir);
+	/* Only owners.csv (modified_at is not the last column). By line:
+	 * 2  o1 older than the watermark: not applied although it differs
+	 * 3  o2 exactly the watermark: not applied (only rows after it are)
+	 * 4  o3 one second after: updated
+	 * 5  o4 +02:00, the same instant as the watermark: not applied
+	 * 6  o5 half a second after (a fraction): created
+	 * 7  o6 quoted fields, older: not applied
+	 * 8-9 o7 a newline inside quotes, newer: created
+	 * 10 o8 older, two fields: bad row
+	 * 11 no id, older: bad row (missing required field)
+	 * 12 o9 older, invalid UTF-8: bad row
+	 * 13 o10 month 13: bad row (not a timestamp)
+	 * 14 o11 newer, invalid UTF-8: bad row
+	 * 15 o12 lower-case t and z, older: not applied
+	 * 16 o13 older, non-ASCII name: not applied
+	 * 17 o14 newer, CRLF: created
+	 * 15 records, 3 created, 1 updated, 5 bad; the watermark moves to 2024-02-01. */
+	snprintf(dir, sizeof dir, "%s/inc", tmpdir);
+	mkdir(dir, 0700);
+	{
+		char path[PATH_MAX + 32];
+
+		snprintf(path, sizeof path, "%s/owners.csv", dir);
+		tl_write_file(path, "id,modified_at,display_name\n"
+		    "o1,2024-01-05T00:00:00Z,Changed A\n"
+		    "o2,2024-01-10T00:00:00Z,Changed B\n"
+		    "o3,2024-01-10T00:00:01Z,Changed C\n"
+		    "o4,2024-01-10T02:00:00+02:00,Created D\n"
+		    "o5,2024-01-10T00:00:00.500Z,Created E\n"
+		    "o6,\"2024-01-09T00:00:00Z\",\"Quoted, old\"\n"
+		    "o7,2024-01-11T00:00:00Z,\"Multi\nline\"\n"
+		    "o8,2024-01-05T00:00:00Z\n"
+		    ",2024-01-05T00:00:00Z,No id\n"
+		    "o9,2024-01-05T00:00:00Z,Bad \xc3\x28\n"
+		    "o10,2024-13-05T00:00:00Z,Bad month\n"
+		    "o11,2024-02-01T00:00:00Z,Bad \xff\n"
+		    "o12,2024-01-05t00:00:00z,Lower\n"
+		    "o13,2024-01-05T00:00:00Z,Zo\xc3\xab\n"
+		    "o14,2024-02-01T00:00:00Z,Zo\xc3\xab New\r\n");
+	}
+	/* The second pass finds everything at or before the new watermark: nothing applied,
+	 * the same bad rows reported (a malformed row is reported whatever its age). */
+	for (pass = 0; pass < 2; pass++) {
+		t = run(JOB_INCREMENTAL_SYNC, dir, 0, NULL, 0);
+		if (pass == 0)
+			expect(t, JOB_RUN_OK, 3, 1, 0);
+		else
+			expect(t, JOB_RUN_OK, 0, 0, 0);
+		ck_assert_int_eq(t->ctx.total, 15);
+		ck_assert_int_eq(t->ctx.processed, 15);
+		ck_assert(!t->progress_went_back);
+		ck_assert_ptr_nonnull(strstr(t->log, "owners.csv:10: expected 3 fields, found 2"));
+		ck_assert_ptr_nonnull(strstr(t->log, "owners.csv:11: missing required field 'id'"));
+		ck_assert_ptr_nonnull(strstr(t->log, "owners.csv:12: invalid UTF-8 in column 'display_name'"));
+		ck_assert_ptr_nonnull(strstr(t->log, "owners.csv:13: modified_at is not an RFC 3339"));
+		ck_assert_ptr_nonnull(strstr(t->log, "owners.csv:14: invalid UTF-8 in column 'display_name'"));
+		ck_assert_ptr_nonnull(strstr(t->log, "5 bad rows skipped"));
+		tfree(t);
+	}
+	expect_counts(1, 8, 0, 0, 0);
+	expect_field(IDENT_OWNER, "o1", "display_name", "A");
+	expect_field(IDENT_OWNER, "o2", "display_name", "B");
+	expect_field(IDENT_OWNER, "o3", "display_name", "Changed C");
+	expect_field(IDENT_OWNER, "o4", "id", NULL);
+	expect_field(IDENT_OWNER, "o5", "display_name", "Created E");
+	expect_field(IDENT_OWNER, "o6", "display_name", "F");
+	expect_field(IDENT_OWNER, "o7", "display_name", "Multi\nline");
+	expect_field(IDENT_OWNER, "o12", "id", NULL);
+	expect_field(IDENT_OWNER, "o13", "display_name", "M");
+	expect_field(IDENT_OWNER, "o14", "display_name", "Zo\xc3\xab New");
+	expect_field(IDENT_OWNER, "o14", "modified_at", "2024-02-01T00:00:00Z");
+}
+END_TEST
+
+/* owners.csv of n old rows o00000.. (2024-01-05) with the rows of extra after row at. */
+static void
+write_many(const char *dir, int n, int at, const char *extra)
+{
+	char path[PATH_MAX + 32];
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof path, "%s/owners.csv", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("id,display_name,modified_at\n", f);
+	for (i = 0; i < n; i++) {
+		fprintf(f, "o%05d,Old %d,2024-01-05T00:00:00Z\n", i, i);
+		if (i == at)
+			fputs(extra, f);
+	}
+	fclose(f);
+}
+
+START_TEST(incremental_sparse)
+{
+	struct tjob *t;
+	char dir[PATH_MAX + 16];
+
+	incremental_base(dir, sizeof dir);
+	/* 10000 old rows, with o1 (exists: updated) and o9 (created) after row 7000: two
+	 * rows of 10002 applied in one batch, each looked up alone; progress is reported
+	 * while the old rows are passed over and never goes back. */
+	snprintf(dir, sizeof dir, "%s/many", tmpdir);
+	mkdir(dir, 0700);
+	write_many(dir, 10000, 7000, "o1,New A,2024-01-20T00:00:00Z\n"
+	    "o9,New I,2024-01-20T00:00:00Z\n");
+	t = run(JOB_INCREMENTAL_SYNC, dir, 0, NULL, 0);
+	expect(t, JOB_RUN_OK, 1, 1, 0);
+	ck_assert_int_eq(t->ctx.total, 10002);
+	ck_assert_int_eq(t->ctx.processed, 10002);
+	ck_assert(!t->progress_went_back);
+	/* cancelled() is asked after each run of 4096 rows skipped since a row was last
+	 * returned (there is no batch boundary before the end): once in rows 0-7000, and
+	 * not in the 2999 after o1 and o9. */
+	ck_assert_int_eq(t->cancel_calls, 1);
+	tfree(t);
+	expect_counts(1, 6, 0, 0, 0); /* the base's 5 and o9 */
+	expect_field(IDENT_OWNER, "o1", "display_name", "New A");
+	expect_field(IDENT_OWNER, "o9", "display_name", "New I");
+	expect_field(IDENT_OWNER, "o00005", "id", NULL);
+}
+END_TEST
+
+START_TEST(incremental_cancel_while_skipping)
+{
+	struct tjob *t;
+	char dir[PATH_MAX + 16];
+
+	incremental_base(dir, sizeof dir);
+	/* o9 (new) comes after row 100; cancelled() says stop at its first call, once 4096
+	 * more rows are skipped: the batch holding o9 is committed, 101 + 1 + 4096 records
+	 * processed. */
+	snprintf(dir, sizeof dir, "%s/many", tmpdir);
+	mkdir(dir, 0700);
+	write_many(dir, 10000, 100, "o9,New I,2024-01-20T00:00:00Z\n");
+	t = run(JOB_INCREMENTAL_SYNC, dir, 0, NULL, 1);
+	expect(t, JOB_RUN_CANCELLED, 1, 0, 0);
+	ck_assert(t->ctx.was_cancelled);
+	ck_assert_int_eq(t->ctx.total, 10001);
+	ck_assert_int_eq(t->ctx.processed, 4198);
+	tfree(t);
+	expect_field(IDENT_OWNER, "o9", "display_name", "New I");
+}
+END_TEST
+
 START_TEST(bad_parameters)
 {
 	struct job j;
@@ -851,6 +1046,9 @@ sync_suite(void)
 	tcase_add_test(tc, errors);
 	tcase_add_test(tc, delete_many_in_batches);
 	tcase_add_test(tc, bad_parameters);
+	tcase_add_test(tc, incremental_skips);
+	tcase_add_test(tc, incremental_sparse);
+	tcase_add_test(tc, incremental_cancel_while_skipping);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(ti, setup, teardown);

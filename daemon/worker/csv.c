@@ -2,7 +2,10 @@
  * line without a quote (nearly all of them) is split in place in the read buffer (memchr
  * for the line end, then for each comma; one word-at-a-time pass checks for non-ASCII and
  * NUL bytes). Any other record goes through a byte-at-a-time state machine over the same
- * buffer and is assembled in a growable buffer capped at CSV_MAX_RECORD. */
+ * buffer and is assembled in a growable buffer capped at CSV_MAX_RECORD. With a skip set
+ * (csv_skip_set), a one-line record is first checked in the same word-at-a-time pass
+ * without splitting it (comma offsets only) and passed over when the caller's test says it
+ * is old; anything unusual about it leaves it to the path above. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,6 +48,14 @@ struct csv_reader {
 	csv_error_cb cb;
 	void *cbarg;
 	uint64_t nbad, ngood;
+
+	/* csv_skip_set */
+	bool skipping;
+	struct csv_skip skip;
+	int *req;       /* a copy of skip.req */
+	size_t *cpos;   /* comma offsets of the line looked at, ncols - 1 of them */
+	uint64_t nskip; /* records skipped */
+	unsigned skiprun; /* records skipped since csv_next last returned */
 };
 
 enum rec_state { ST_START, ST_UNQUOTED, ST_QUOTED, ST_QUOTE, ST_CR };
@@ -391,6 +402,58 @@ line_split(struct csv_reader *r, char *s, size_t len, bool *clean)
 	return 1;
 }
 
+/*
+ * Whether the line [s, s + len) (no line end) may be skipped (see csv_skip_set): one pass a
+ * word at a time noting where its commas are, then the checks on the fields.
+ */
+static bool
+line_skip(struct csv_reader *r, const char *s, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	const uint64_t quotes = ones * '"', commas = ones * ',';
+	size_t *cp = r->cpos, nc = 0, maxc = r->ncols - 1, i, start, end, k;
+	uint64_t w, m, hi = 0, zero = 0;
+	unsigned char c;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, s + i, 8);
+		hi |= w;
+		zero |= zero_bytes(w);
+		if (zero_bytes(w ^ quotes) != 0)
+			return false;
+		for (m = zero_bytes(w ^ commas); m != 0; m &= m - 1) {
+			if (nc == maxc)
+				return false;
+			cp[nc++] = i + (size_t)__builtin_ctzll(m) / 8;
+		}
+	}
+	for (; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c == '"' || c == 0)
+			return false;
+		hi |= c;
+		if (c == ',') {
+			if (nc == maxc)
+				return false;
+			cp[nc++] = i;
+		}
+	}
+	if (nc != maxc || zero != 0)
+		return false;
+	if ((hi & high) != 0 && !csv_utf8_valid(s, len))
+		return false;
+	for (k = 0; r->req[k] != -1; k++) {
+		start = r->req[k] == 0 ? 0 : cp[r->req[k] - 1] + 1;
+		end = (size_t)r->req[k] == maxc ? len : cp[r->req[k]];
+		if (start == end)
+			return false;
+	}
+	k = (size_t)r->skip.col;
+	start = k == 0 ? 0 : cp[k - 1] + 1;
+	end = k == maxc ? len : cp[k];
+	return r->skip.old(s + start, end - start, r->skip.arg);
+}
+
 static bool
 rec_blank(const struct csv_reader *r)
 {
@@ -445,6 +508,8 @@ csv_close(struct csv_reader *r)
 	free(r->foff);
 	free(r->fptr);
 	free(r->flen);
+	free(r->req);
+	free(r->cpos);
 	free(r);
 }
 
@@ -550,6 +615,18 @@ csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 
 	for (;;) {
 		rv = line_fast(r, false, &s, &len, &next, &nl);
+		if (rv == 1 && len > 0 && r->skipping && line_skip(r, s, len)) {
+			r->bpos = next;
+			if (nl)
+				r->line++;
+			r->ngood++;
+			r->nskip++;
+			if (++r->skiprun == CSV_SKIP_YIELD) {
+				r->skiprun = 0;
+				return 2;
+			}
+			continue;
+		}
 		if (rv == 1 && len > 0 && (rv = line_split(r, s, len, &clean)) == 0)
 			r->nf = 0; /* a quote: the state machine reads it from bpos */
 		if (rv == 1) {
@@ -615,12 +692,49 @@ check:
 		}
 good:
 		r->ngood++;
+		r->skiprun = 0;
 		row->line = line;
 		row->n = r->nf;
 		row->f = r->fptr;
 		row->len = r->flen;
 		return 1;
 	}
+}
+
+void
+csv_skip_set(struct csv_reader *r, const struct csv_skip *skip)
+{
+	size_t n = 0;
+
+	free(r->req);
+	r->req = NULL;
+	r->skipping = false;
+	r->skiprun = 0;
+	if (skip == NULL || skip->col < 0 || (size_t)skip->col >= r->ncols)
+		return;
+	if (skip->req != NULL) {
+		while (skip->req[n] != -1)
+			n++;
+	}
+	r->req = xcalloc(n + 1, sizeof *r->req);
+	if (n > 0)
+		memcpy(r->req, skip->req, n * sizeof *r->req);
+	r->req[n] = -1;
+	for (n = 0; r->req[n] != -1; n++) {
+		if (r->req[n] < 0 || (size_t)r->req[n] >= r->ncols)
+			return; /* not a column: never skip */
+	}
+	if (r->cpos == NULL)
+		r->cpos = xcalloc(r->ncols, sizeof *r->cpos);
+	r->skip = *skip;
+	r->skip.req = r->req;
+	r->skipping = true;
+}
+
+uint64_t
+csv_skipped_rows(const struct csv_reader *r)
+{
+	return r->nskip;
 }
 
 void

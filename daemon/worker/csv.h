@@ -36,8 +36,30 @@ int csv_open(const char *path, size_t bufsize, csv_error_cb cb, void *arg,
 void csv_close(struct csv_reader *r);
 
 /* 1 and *row: a record with as many fields as the header; 0: end of file; -1 and *cause:
- * read error. Bad rows are reported and skipped inside. */
+ * read error; 2 (only with a skip set, see csv_skip_set): no row yet. Bad rows are reported
+ * and skipped inside. */
 int csv_next(struct csv_reader *r, struct csv_row *row, char **cause);
+
+/*
+ * Rows the caller need not see (an incremental sync's rows not after its watermark). With
+ * a skip set, csv_next passes over a record without returning it when it is one line
+ * (complete in the buffer, without a quote), has exactly the header's number of fields,
+ * is valid UTF-8 without NUL, none of the req columns is empty and old() says true for
+ * column col. Such a record counts as a good row (csv_good_rows) and as skipped
+ * (csv_skipped_rows). Any other record takes the usual path, so a bad row is reported
+ * exactly as without a skip, whatever its age. csv_next then returns 2 (and no row) after
+ * every CSV_SKIP_YIELD records skipped since it last returned, so that the caller can
+ * report progress and look for a cancellation. A NULL skip removes it.
+ */
+struct csv_skip {
+	int col;        /* the column old() looks at */
+	const int *req; /* columns that must not be empty, ended by -1; NULL: none */
+	bool (*old)(const char *s, size_t len, void *arg);
+	void *arg;
+};
+#define CSV_SKIP_YIELD 4096
+void csv_skip_set(struct csv_reader *r, const struct csv_skip *skip);
+uint64_t csv_skipped_rows(const struct csv_reader *r);
 
 /* Report a record as bad for a reason found by the caller (missing required field...):
  * calls the error callback and counts it. */
