@@ -355,6 +355,76 @@ START_TEST(utf8)
 }
 END_TEST
 
+START_TEST(count_edges)
+{
+	/* Header h; line 2 "\r\n" and line 3 empty are blank; lines 4-5 one quoted record;
+	 * line 6 a literal quote inside an unquoted field; line 7 a lone CR before the CRLF
+	 * is data; line 8 without a line end: 4 records, all good. */
+	const char *p = PUT("edges.csv", "h\n\r\n\n\"a\nb\"\nx\"y\n\r\r\nlast");
+	struct errs e = { "", 0 };
+	uint64_t n = 0;
+	char *cause = NULL, *d;
+
+	ck_assert_int_eq(csv_count_records(p, &n, &cause), 0);
+	ck_assert_uint_eq(n, 4);
+	d = dump(p, 0, &e);
+	ck_assert_str_eq(d, "a\nb@4\nx\"y@6\n\r@7\nlast@8\n");
+	ck_assert_int_eq(e.n, 0);
+	free(d);
+}
+END_TEST
+
+/* A few MiB of random records over the bytes that matter to the reader (quotes, commas,
+ * CR, LF, NUL, UTF-8 lead and continuation bytes): the counting pass (1 MiB at a time,
+ * lines between quotes counted with memchr alone) finds exactly the records csv_next
+ * reads, good and bad, with buffers of any size. */
+START_TEST(count_agrees_random)
+{
+	/* Quotes everywhere (most records take the state machine), then rare (most lines
+	 * are counted between quotes, across buffer ends). */
+	static const char *const alphabets[] = {
+		"aaaaaaaabbbbbbb,,,,\"\"\n\n\n\r\xc3\xa9\x80",
+		"aaaaaaaabbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb,,,,"
+		    "\n\n\n\n\n\n\n\n\r\xc3\xa9",
+	};
+	char path[PATH_MAX + 16], *cause = NULL;
+	struct csv_reader *r;
+	struct csv_row row;
+	uint64_t n = 0, x = 0x9e3779b97f4a7c15ull;
+	size_t i, k, bs[] = { 0, 7, 4096 }, alen;
+	const char *alphabet = alphabets[_i];
+	FILE *f;
+	int rv;
+
+	alen = strlen(alphabet);
+	snprintf(path, sizeof path, "%s/random.csv", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("a,b,c\n", f);
+	for (i = 0; i < 3u * 1024 * 1024; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		if (x % 5000 == 0)
+			fputc('\0', f);
+		else if (_i == 1 && x % 20011 == 0)
+			fputc('"', f);
+		else
+			fputc(alphabet[x % alen], f);
+	}
+	fclose(f);
+	ck_assert_int_eq(csv_count_records(path, &n, &cause), 0);
+	ck_assert_uint_gt(n, 10000);
+	for (k = 0; k < sizeof bs / sizeof bs[0]; k++) {
+		ck_assert_int_eq(csv_open(path, bs[k], NULL, NULL, &r, &cause), 0);
+		while ((rv = csv_next(r, &row, &cause)) == 1)
+			;
+		ck_assert_int_eq(rv, 0);
+		ck_assert_uint_eq(csv_good_rows(r) + csv_bad_rows(r), n);
+		csv_close(r);
+	}
+}
+END_TEST
+
 /* The skip test of these cases: the value "old" (exactly, so a CR left on it would show). */
 static bool
 is_old(const char *s, size_t len, void *arg)
@@ -536,6 +606,8 @@ csv_suite(void)
 	tcase_add_test(tc, count_stops);
 	tcase_add_test(tc, open_errors);
 	tcase_add_test(tc, utf8);
+	tcase_add_test(tc, count_edges);
+	tcase_add_loop_test(tc, count_agrees_random, 0, 2);
 	tcase_add_test(tc, skip_rows);
 	tcase_add_test(tc, skip_small_buffers);
 	tcase_add_test(tc, skip_yields);

@@ -12,11 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "csv.h"
 #include "log.h"
 
 #define CSV_MAX_FIELDS 4096
+#define CSV_COUNT_BUFSIZE (1u << 20) /* the counting pass reads 1 MiB at a time */
+#define CSV_SLACK 16 /* bytes after the buffer a 16-byte load may read (ignored) */
 
 struct csv_reader {
 	int fd;
@@ -402,6 +407,25 @@ line_split(struct csv_reader *r, char *s, size_t len, bool *clean)
 	return 1;
 }
 
+/* The field checks of line_skip once the commas are known. */
+static bool
+skip_fields(struct csv_reader *r, const char *s, size_t len)
+{
+	const size_t *cp = r->cpos, maxc = r->ncols - 1;
+	size_t start, end, k;
+
+	for (k = 0; r->req[k] != -1; k++) {
+		start = r->req[k] == 0 ? 0 : cp[r->req[k] - 1] + 1;
+		end = (size_t)r->req[k] == maxc ? len : cp[r->req[k]];
+		if (start == end)
+			return false;
+	}
+	k = (size_t)r->skip.col;
+	start = k == 0 ? 0 : cp[k - 1] + 1;
+	end = k == maxc ? len : cp[k];
+	return r->skip.old(s + start, end - start, r->skip.arg);
+}
+
 /*
  * Whether the line [s, s + len) (no line end) may be skipped (see csv_skip_set): one pass a
  * word at a time noting where its commas are, then the checks on the fields.
@@ -411,7 +435,7 @@ line_skip(struct csv_reader *r, const char *s, size_t len)
 {
 	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
 	const uint64_t quotes = ones * '"', commas = ones * ',';
-	size_t *cp = r->cpos, nc = 0, maxc = r->ncols - 1, i, start, end, k;
+	size_t *cp = r->cpos, nc = 0, maxc = r->ncols - 1, i;
 	uint64_t w, m, hi = 0, zero = 0;
 	unsigned char c;
 
@@ -442,17 +466,66 @@ line_skip(struct csv_reader *r, const char *s, size_t len)
 		return false;
 	if ((hi & high) != 0 && !csv_utf8_valid(s, len))
 		return false;
-	for (k = 0; r->req[k] != -1; k++) {
-		start = r->req[k] == 0 ? 0 : cp[r->req[k] - 1] + 1;
-		end = (size_t)r->req[k] == maxc ? len : cp[r->req[k]];
-		if (start == end)
-			return false;
-	}
-	k = (size_t)r->skip.col;
-	start = k == 0 ? 0 : cp[k - 1] + 1;
-	end = k == maxc ? len : cp[k];
-	return r->skip.old(s + start, end - start, r->skip.arg);
+	return skip_fields(r, s, len);
 }
+
+#ifdef __SSE2__
+enum { SKIP_NO, SKIP_DONE, SKIP_UNKNOWN };
+
+/*
+ * line_skip 16 bytes at a time, finding the line end in the same pass, for a line that
+ * ends inside the buffer: SKIP_DONE (passed over: bpos and line moved), SKIP_NO (the usual
+ * path reads it) or SKIP_UNKNOWN (no line end in the buffer: line_fast reads more).
+ */
+static int
+line_skip_sse(struct csv_reader *r)
+{
+	const __m128i nlv = _mm_set1_epi8('\n'), qv = _mm_set1_epi8('"');
+	const __m128i cv = _mm_set1_epi8(','), zv = _mm_setzero_si128();
+	const char *s = r->buf + r->bpos;
+	size_t avail = r->blen - r->bpos, *cp = r->cpos, nc = 0, maxc = r->ncols - 1;
+	size_t i, len, hipos = (size_t)-1;
+	unsigned valid, nl, lim, m, hi;
+	__m128i x;
+
+	for (i = 0;; i += 16) {
+		if (i >= avail)
+			return SKIP_UNKNOWN;
+		x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		valid = avail - i >= 16 ? 0xffffu : (1u << (avail - i)) - 1;
+		nl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, nlv)) & valid;
+		lim = nl != 0 ? (nl & -nl) - 1 : valid; /* the bytes before the line end */
+		m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, qv),
+		    _mm_cmpeq_epi8(x, zv))) & lim;
+		if (m != 0)
+			return SKIP_NO;
+		hi = (unsigned)_mm_movemask_epi8(x) & lim;
+		if (hi != 0 && hipos == (size_t)-1)
+			hipos = i + (size_t)__builtin_ctz(hi);
+		for (m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, cv)) & lim; m != 0;
+		    m &= m - 1) {
+			if (nc == maxc)
+				return SKIP_NO;
+			cp[nc++] = i + (size_t)__builtin_ctz(m);
+		}
+		if (nl != 0)
+			break;
+	}
+	len = i + (size_t)__builtin_ctz(nl);
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	if (len == 0 || nc != maxc || len + 2 > CSV_MAX_RECORD)
+		return SKIP_NO;
+	/* Bytes before the first non-ASCII one are ASCII: validate from there. */
+	if (hipos != (size_t)-1 && (hipos >= len || !csv_utf8_valid(s + hipos, len - hipos)))
+		return SKIP_NO;
+	if (!skip_fields(r, s, len))
+		return SKIP_NO;
+	r->bpos += i + (size_t)__builtin_ctz(nl) + 1;
+	r->line++;
+	return SKIP_DONE;
+}
+#endif
 
 static bool
 rec_blank(const struct csv_reader *r)
@@ -486,7 +559,9 @@ reader_new(const char *path, size_t bufsize, char **cause)
 	r->fd = fd;
 	r->path = xstrdup(path);
 	r->bufsize = bufsize ? bufsize : CSV_BUFSIZE;
-	r->buf = xmalloc(r->bufsize + 1); /* + the NUL after a last line without LF */
+	/* + the NUL after a last line without LF; zeroed so that a load past the data reads
+	 * defined bytes */
+	r->buf = xcalloc(1, r->bufsize + 1 + CSV_SLACK);
 	r->line = 1;
 	return r;
 }
@@ -610,15 +685,30 @@ csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 	uint64_t line;
 	size_t i, len, next;
 	char *s;
-	bool nl, clean;
+	bool nl, clean, tryskip;
 	int rv;
 
 	for (;;) {
+		tryskip = r->skipping;
+#ifdef __SSE2__
+		if (tryskip && r->bpos < r->blen) {
+			switch (line_skip_sse(r)) {
+			case SKIP_DONE:
+				goto skipped;
+			case SKIP_NO:
+				tryskip = false;
+				break;
+			}
+		}
+#endif
 		rv = line_fast(r, false, &s, &len, &next, &nl);
-		if (rv == 1 && len > 0 && r->skipping && line_skip(r, s, len)) {
+		if (rv == 1 && len > 0 && tryskip && line_skip(r, s, len)) {
 			r->bpos = next;
 			if (nl)
 				r->line++;
+#ifdef __SSE2__
+skipped:
+#endif
 			r->ngood++;
 			r->nskip++;
 			if (++r->skiprun == CSV_SKIP_YIELD) {
@@ -798,15 +888,36 @@ csv_count_records_stop(const char *path, uint64_t *n, bool (*stop)(void *), void
     char **cause)
 {
 	struct csv_reader *r;
-	uint64_t line, count = 0;
+	uint64_t line, count = 0, before;
 	size_t len, next;
-	char *s;
+	char *s, *p, *e, *q, *end;
 	bool nl;
 	int rv;
 
-	if ((r = reader_new(path, 0, cause)) == NULL)
+	if ((r = reader_new(path, CSV_COUNT_BUFSIZE, cause)) == NULL)
 		return -1;
 	for (;;) {
+		/* The lines of the buffer before the one holding the next quote: one memchr
+		 * each, nothing else. */
+		p = r->buf + r->bpos;
+		end = r->buf + r->blen;
+		if ((q = memchr(p, '"', (size_t)(end - p))) == NULL)
+			q = end;
+		while ((e = memchr(p, '\n', (size_t)(q - p))) != NULL) {
+			if (e > p && (e != p + 1 || *p != '\r')) {
+				count++;
+				if (stop != NULL && count % CSV_STOP_EVERY == 0 && stop(arg)) {
+					csv_close(r);
+					return 1;
+				}
+			}
+			p = e + 1;
+		}
+		r->bpos = (size_t)(p - r->buf);
+		r->qvalid = false;
+		/* Then one record the usual way: a line crossing the end of the buffer, or one
+		 * with a quote (the state machine). */
+		before = count;
 		rv = line_fast(r, true, &s, &len, &next, &nl);
 		if (rv == 1) {
 			r->bpos = next;
@@ -818,7 +929,7 @@ csv_count_records_stop(const char *path, uint64_t *n, bool (*stop)(void *), void
 			count++;
 		if (rv != 1)
 			break;
-		if (stop != NULL && count % CSV_STOP_EVERY == 0 && stop(arg)) {
+		if (stop != NULL && count != before && count % CSV_STOP_EVERY == 0 && stop(arg)) {
 			csv_close(r);
 			return 1;
 		}

@@ -1,6 +1,6 @@
 /* sync_ts.c: the canonical-form timestamp test of the incremental sync (see sync_ts.h):
- * fixed positions checked a word at a time, then one memcmp; fixed-width digits compare
- * bytewise in time order. */
+ * fixed positions checked a word at a time, then a bytewise comparison (as big-endian
+ * words) with the bound; fixed-width digits compare bytewise in time order. */
 #include <string.h>
 
 #include "sync_ts.h"
@@ -33,6 +33,33 @@ digits(uint64_t x, uint64_t m)
 	return (x & hi) == d && ((x + 0x0606060606060606ull) & hi) == d;
 }
 
+/* The 20 bytes loaded in a, b, c (host order) <= those of bound, bytewise. */
+static inline bool
+be_le(uint64_t a, uint64_t b, uint32_t c, const char *bound)
+{
+	uint64_t x, y;
+	uint32_t u, v;
+
+	memcpy(&x, bound, 8);
+	memcpy(&y, bound + 8, 8);
+	memcpy(&v, bound + 16, 4);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	a = __builtin_bswap64(a);
+	b = __builtin_bswap64(b);
+	u = __builtin_bswap32(c);
+	x = __builtin_bswap64(x);
+	y = __builtin_bswap64(y);
+	v = __builtin_bswap32(v);
+#else
+	u = c;
+#endif
+	if (a != x)
+		return a < x;
+	if (b != y)
+		return b < y;
+	return u <= v;
+}
+
 bool
 sync_ts_not_after(const char *s, size_t len, const char *bound)
 {
@@ -47,14 +74,17 @@ sync_ts_not_after(const char *s, size_t len, const char *bound)
 	memcpy(&a, s, 8);     /* YYYY-MM- */
 	memcpy(&b, s + 8, 8); /* DDTHH:MM */
 	memcpy(&c, s + 16, 4); /* :SSZ */
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-	a = __builtin_bswap64(a);
-	b = __builtin_bswap64(b);
-	c = __builtin_bswap32(c);
-#endif
+	/* The masks select bytes in little-endian order. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	if (!digits(a, 0x00ffff00ffffffffull) || !digits(b, 0xffff00ffff00ffffull) ||
 	    !digits(c, 0x00ffff00u))
 		return false;
+#else
+	if (!digits(__builtin_bswap64(a), 0x00ffff00ffffffffull) ||
+	    !digits(__builtin_bswap64(b), 0xffff00ffff00ffffull) ||
+	    !digits(__builtin_bswap32(c), 0x00ffff00u))
+		return false;
+#endif
 	mo = (unsigned)(s[5] - '0') * 10 + (unsigned)(s[6] - '0');
 	d = (unsigned)(s[8] - '0') * 10 + (unsigned)(s[9] - '0');
 	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo] || s[14] > '5' || s[17] > '5' ||
@@ -66,5 +96,6 @@ sync_ts_not_after(const char *s, size_t len, const char *bound)
 		if (y % 4 != 0 || (y % 100 == 0 && y % 400 != 0))
 			return false;
 	}
-	return memcmp(s, bound, SYNC_TS_LEN - 1) <= 0;
+	/* memcmp of the 20 bytes, as three big-endian words (both end in 'Z'). */
+	return be_le(a, b, c, bound);
 }
