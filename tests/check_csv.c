@@ -470,7 +470,7 @@ START_TEST(skip_rows)
 	 * line 2  old, plain: skipped
 	 * line 3  new: returned
 	 * line 4  old with CRLF: skipped (the CR is not part of the value)
-	 * line 5  old but a quote in it: returned (the usual path reads quoted records)
+	 * line 5  old, a quoted field with a comma: skipped
 	 * line 6  old, too few fields: reported at line 6
 	 * line 7  old, too many fields: reported at line 7
 	 * line 8  old, invalid UTF-8: reported at line 8
@@ -480,7 +480,16 @@ START_TEST(skip_rows)
 	 * lines 12-13 a quoted field with a newline, old: returned at line 12
 	 * line 14 blank
 	 * line 15 "oldx" is not old: returned
-	 * line 16 old, no final newline: skipped */
+	 * line 16 the tested column quoted, old: skipped
+	 * line 17 old, an escaped quote in a field not tested: skipped
+	 * line 18 old, a character after a closing quote: reported at line 18
+	 * line 19 old, a quote inside an unquoted field (data): skipped
+	 * line 20 old, id quoted and empty: returned
+	 * line 21 old, quoted last field and CRLF: skipped
+	 * line 22 new, quoted: returned
+	 * line 23 old, no final newline: skipped
+	 * line 24 the tested column quoted with an escaped quote: returned
+	 * line 25 old, a field of one escaped quote and CRLF: skipped */
 	static const char content[] = "id,ts,name\n"
 	    "1,old,a\n"
 	    "2,new,b\n"
@@ -495,7 +504,16 @@ START_TEST(skip_rows)
 	    "11,old,\"two\nlines\"\n"
 	    "\n"
 	    "13,oldx,i\n"
-	    "14,old,j";
+	    "14,\"old\",j\n"
+	    "15,old,\"a\"\"b\"\n"
+	    "16,old,\"x\"y\n"
+	    "17,old,ab\"c\n"
+	    "\"\",old,k\n"
+	    "19,old,\"crlf\"\r\n"
+	    "20,new,\"q, r\"\n"
+	    "21,old,j\n"
+	    "22,\"o\"\"ld\",l\n"
+	    "23,old,\"\"\"\"\r\n";
 	const char *p = put("skip.csv", content, sizeof content - 1);
 	static const int req[] = { 0, -1 };
 	struct errs e = { "", 0 };
@@ -504,18 +522,20 @@ START_TEST(skip_rows)
 	char *d, *cause = NULL;
 
 	d = dump_skip(p, 0, 1, req, &e, &nskip, &ngood, &calls);
-	ck_assert_str_eq(d, "2|new|b@3\n4|old|d, e@5\n|old|h@10\n11|old|two\nlines@12\n"
-	    "13|oldx|i@15\n");
+	ck_assert_str_eq(d, "2|new|b@3\n|old|h@10\n11|old|two\nlines@12\n13|oldx|i@15\n"
+	    "|old|k@20\n20|new|q, r@22\n22|o\"ld|l@24\n");
 	ck_assert_str_eq(e.text, "6:expected 3 fields, found 2;7:expected 3 fields, found 4;"
-	    "8:invalid UTF-8 in column 'name';9:NUL byte in column 'name';");
-	ck_assert_uint_eq(nskip, 4);
-	ck_assert_uint_eq(ngood, 9); /* 4 skipped + 5 returned */
-	/* The test saw only the well-formed one-line records: 2, 3, 4, 10 (Zoë), 15, 16. */
-	ck_assert_int_eq(calls, 6);
+	    "8:invalid UTF-8 in column 'name';9:NUL byte in column 'name';"
+	    "18:unexpected character after a closing quote;");
+	ck_assert_uint_eq(nskip, 10);
+	ck_assert_uint_eq(ngood, 17); /* 10 skipped + 7 returned */
+	/* The test saw the well-formed records without a newline inside quotes or "" in
+	 * the tested column: lines 2, 3, 4, 5, 11, 15, 16, 17, 19, 21, 22, 23, 25. */
+	ck_assert_int_eq(calls, 13);
 	free(d);
 	/* Every record is counted once either way: the count pass agrees. */
 	ck_assert_int_eq(csv_count_records(p, &n, &cause), 0);
-	ck_assert_uint_eq(n, 13);
+	ck_assert_uint_eq(n, 22);
 }
 END_TEST
 

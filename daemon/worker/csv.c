@@ -59,6 +59,7 @@ struct csv_reader {
 	struct csv_skip skip;
 	int *req;       /* a copy of skip.req */
 	size_t *cpos;   /* comma offsets of the line looked at, ncols - 1 of them */
+	size_t *vpos;   /* a quoted line's values: start and end offsets, 2 * ncols */
 	uint64_t nskip; /* records skipped */
 	unsigned skiprun; /* records skipped since csv_next last returned */
 };
@@ -473,6 +474,76 @@ line_skip(struct csv_reader *r, const char *s, size_t len)
 enum { SKIP_NO, SKIP_DONE, SKIP_UNKNOWN };
 
 /*
+ * The skip test for a line with a quote, field by field: a field that starts with a quote
+ * must end with one followed by a comma or the line end ("" inside is an escaped quote;
+ * a newline inside quotes, or "" in the tested column, leaves the record to the state
+ * machine); a quote inside an unquoted field is data, as there.
+ */
+static int
+line_skip_quoted(struct csv_reader *r)
+{
+	const char *s = r->buf + r->bpos, *e, *p, *q, *fs, *fe;
+	size_t *vp = r->vpos, k = 0, len, i;
+	bool last = false;
+
+	if ((e = memchr(s, '\n', r->blen - r->bpos)) == NULL)
+		return SKIP_UNKNOWN;
+	len = (size_t)(e - s);
+	if (len + 2 > CSV_MAX_RECORD || memchr(s, '\0', len) != NULL)
+		return SKIP_NO;
+	for (p = s; !last; k++) {
+		if (k == r->ncols)
+			return SKIP_NO;
+		if (p < e && *p == '"') {
+			fs = p + 1;
+			for (q = fs;; q += 2) { /* past "" escapes */
+				if ((q = memchr(q, '"', (size_t)(e - q))) == NULL)
+					return SKIP_NO;
+				if (q + 1 == e || q[1] != '"')
+					break;
+				if (k == (size_t)r->skip.col)
+					return SKIP_NO; /* its value is not the raw bytes */
+			}
+			fe = q;
+			p = q + 1;
+			if (p == e || (p + 1 == e && *p == '\r'))
+				last = true;
+			else if (*p != ',')
+				return SKIP_NO; /* a character after the closing quote */
+			p++;
+		} else if ((q = memchr(p, ',', (size_t)(e - p))) != NULL) {
+			fs = p;
+			fe = q;
+			p = q + 1;
+		} else {
+			fs = p;
+			fe = e;
+			if (fe > fs && fe[-1] == '\r')
+				fe--;
+			last = true;
+		}
+		vp[2 * k] = (size_t)(fs - s);
+		vp[2 * k + 1] = (size_t)(fe - s);
+	}
+	if (k != r->ncols)
+		return SKIP_NO;
+	for (i = 0; i < len && (unsigned char)s[i] < 0x80; i++)
+		;
+	if (i < len && !csv_utf8_valid(s + i, len - i))
+		return SKIP_NO;
+	for (i = 0; r->req[i] != -1; i++) {
+		if (vp[2 * r->req[i]] == vp[2 * r->req[i] + 1])
+			return SKIP_NO;
+	}
+	k = (size_t)r->skip.col;
+	if (!r->skip.old(s + vp[2 * k], vp[2 * k + 1] - vp[2 * k], r->skip.arg))
+		return SKIP_NO;
+	r->bpos += len + 1;
+	r->line++;
+	return SKIP_DONE;
+}
+
+/*
  * line_skip 16 bytes at a time, finding the line end in the same pass, for a line that
  * ends inside the buffer: SKIP_DONE (passed over: bpos and line moved), SKIP_NO (the usual
  * path reads it) or SKIP_UNKNOWN (no line end in the buffer: line_fast reads more).
@@ -498,7 +569,7 @@ line_skip_sse(struct csv_reader *r)
 		m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, qv),
 		    _mm_cmpeq_epi8(x, zv))) & lim;
 		if (m != 0)
-			return SKIP_NO;
+			return line_skip_quoted(r); /* (or a NUL: it says no) */
 		hi = (unsigned)_mm_movemask_epi8(x) & lim;
 		if (hi != 0 && hipos == (size_t)-1)
 			hipos = i + (size_t)__builtin_ctz(hi);
@@ -585,6 +656,7 @@ csv_close(struct csv_reader *r)
 	free(r->flen);
 	free(r->req);
 	free(r->cpos);
+	free(r->vpos);
 	free(r);
 }
 
@@ -814,8 +886,10 @@ csv_skip_set(struct csv_reader *r, const struct csv_skip *skip)
 		if (r->req[n] < 0 || (size_t)r->req[n] >= r->ncols)
 			return; /* not a column: never skip */
 	}
-	if (r->cpos == NULL)
+	if (r->cpos == NULL) {
 		r->cpos = xcalloc(r->ncols, sizeof *r->cpos);
+		r->vpos = xcalloc(2 * r->ncols, sizeof *r->vpos);
+	}
 	r->skip = *skip;
 	r->skip.req = r->req;
 	r->skipping = true;
