@@ -1,20 +1,31 @@
 /* commit.c: group commit of the supervisor's durable state transitions.
  *
  * A state transition (a job submitted, started, ended, cancelled, a cancel requested) is
- * committed with DB_TXN_WRITE_NOSYNC: written to the log file, not fsynced. From then on
- * jsd->unflushed is set, and every message the supervisor sends — replies to control and
- * jobsd-http clients, MSG_JOB_START and MSG_JOB_CANCEL to workers — goes through
- * commit_send, which holds it (per peer, in order) instead of writing it. An ev_prepare
- * watcher runs once per loop iteration, after every callback of the iteration and before
- * the loop waits: it flushes the log once (fsync) and only then releases the held output.
- * So N transitions in one iteration cost one fsync, and nothing that reports a transition
- * leaves the process before the transition is durable. Actions that are not messages
- * (SIGKILL after a cancel request) call commit_flush first. Messages sent while nothing
- * is unflushed (and nothing is held for that peer) go out at once, as before.
+ * committed with DB_TXN_WRITE_NOSYNC: written to the log file, not fsynced, and counted
+ * (gen_written). Every message the supervisor sends — replies to control and jobsd-http
+ * clients, MSG_JOB_START and MSG_JOB_CANCEL to workers — goes through commit_send, which
+ * holds it (per peer, in order, tagged with the count it must wait for) while some
+ * transition is not yet durable. An ev_prepare watcher runs once per loop iteration,
+ * after every callback of the iteration and before the loop waits: if transitions are
+ * waiting and no flush is running, it hands one fdatasync of the current log file to the
+ * flusher thread (flusher.c) and the loop goes on. When the thread is done, everything
+ * committed before the request is durable (gen_durable) and the output held for it is
+ * released; transitions committed meanwhile wait for the next flush. So N transitions cost
+ * one fsync, nothing that reports a transition leaves the process before the transition is
+ * durable, and the loop never waits for the disk. Log files before the current one were
+ * synced by Berkeley DB itself when it switched files.
  *
- * A failed flush keeps everything held and is retried every COMMIT_RETRY_S. */
+ * Actions that are not messages (SIGKILL after a cancel request), the shutdown and the
+ * end of a store recovery flush synchronously (commit_flush, Berkeley DB's log_flush).
+ * A failed flush keeps everything held and is retried every COMMIT_RETRY_S, synchronously.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jobsd.h"
 
@@ -46,15 +57,15 @@ commit_job_alloc(struct jobsd *jsd, uint64_t *no, char **cause)
 {
 	if (store_job_alloc_nosync(jsd->store, no, cause) != 0)
 		return (-1);
-	jsd->unflushed = true;
+	jsd->gen_written++;
 	return (0);
 }
 
 int
 commit_job_put(struct jobsd *jsd, const struct job *j, char **cause)
 {
-	/* Set before the commit: if it fails half-way, a flush costs nothing. */
-	jsd->unflushed = true;
+	/* Counted before the commit: if it fails half-way, a flush costs nothing. */
+	jsd->gen_written++;
 	return (store_job_put_nosync(jsd->store, j, cause));
 }
 
@@ -67,10 +78,11 @@ commit_send(struct jobsd *jsd, struct outq *q, struct ipc_peer *peer, struct ipc
 	}
 	/* While the store is recovered nothing new is committed (recovery.c): what is sent
 	 * then reports nothing unflushed, unless it follows held output of the same peer. */
-	if ((!jsd->unflushed || jsd->recovering) && !q->queued)
+	if ((!commit_pending(jsd) || jsd->recovering) && !q->queued)
 		return (ipc_peer_send(peer, w));
 	msgpack_sbuffer_write(&q->w.buf, w->buf.data, w->buf.size);
 	ipc_writer_reset(w);
+	q->need_gen = jsd->gen_written;
 	if (!q->queued) {
 		TAILQ_INSERT_TAIL(&jsd->held, q, entry);
 		q->queued = true;
@@ -78,13 +90,28 @@ commit_send(struct jobsd *jsd, struct outq *q, struct ipc_peer *peer, struct ipc
 	return (0);
 }
 
+bool
+commit_pending(const struct jobsd *jsd)
+{
+	return (jsd->gen_written > jsd->gen_durable);
+}
+
+void
+commit_dirty(struct jobsd *jsd)
+{
+	jsd->gen_written++;
+}
+
+/* Send what waited for transitions that are durable now; the rest stays held. */
 static void
 commit_release(struct jobsd *jsd)
 {
-	struct outq *q;
+	struct outq *q, *next;
 
-	/* Pop one at a time: a send never closes a peer synchronously, but stay safe. */
-	while ((q = TAILQ_FIRST(&jsd->held)) != NULL) {
+	for (q = TAILQ_FIRST(&jsd->held); q != NULL; q = next) {
+		next = TAILQ_NEXT(q, entry);
+		if (q->need_gen > jsd->gen_durable)
+			continue;
 		TAILQ_REMOVE(&jsd->held, q, entry);
 		q->queued = false;
 		if (q->peerp != NULL && *q->peerp != NULL)
@@ -94,44 +121,124 @@ commit_release(struct jobsd *jsd)
 	}
 }
 
+static void
+commit_failed(struct jobsd *jsd, const char *cause)
+{
+	log_warnx("cannot make the job records durable: %s; holding %s replies", cause,
+		  TAILQ_EMPTY(&jsd->held) ? "no" : "the");
+	if (!ev_is_active(&jsd->commit_retry)) {
+		ev_timer_set(&jsd->commit_retry, COMMIT_RETRY_S, 0.0);
+		ev_timer_start(jsd->loop, &jsd->commit_retry);
+	}
+}
+
 int
 commit_flush(struct jobsd *jsd)
 {
+	uint64_t gen = jsd->gen_written;
 	char *cause = NULL;
 
 	if (jsd->recovering || jsd->store == NULL)
 		return (-1); /* held until the store is open again (recovery.c) */
-	if (jsd->unflushed) {
+	if (commit_pending(jsd)) {
 		if (store_log_flush(jsd->store, &cause) != 0) {
-			log_warnx("cannot make the job records durable: %s; holding %s replies",
-				  cause, TAILQ_EMPTY(&jsd->held) ? "no" : "the");
+			commit_failed(jsd, cause);
 			free(cause);
 			/* a panicked environment fails every call until it is recovered: recover
 			 * in place; the held output goes out after the reopen (recovery.c) */
-			if (store_panicked(jsd->store)) {
+			if (store_panicked(jsd->store))
 				recovery_begin(jsd, "the store panicked flushing the log");
-				return (-1);
-			}
-			if (!ev_is_active(&jsd->commit_retry)) {
-				ev_timer_set(&jsd->commit_retry, COMMIT_RETRY_S, 0.0);
-				ev_timer_start(jsd->loop, &jsd->commit_retry);
-			}
 			return (-1);
 		}
-		jsd->unflushed = false;
+		jsd->gen_durable = gen;
 		jsd->flushes++;
 	}
 	commit_release(jsd);
 	return (0);
 }
 
+/* A descriptor of the current log file for the flusher, or -1 (then flush here). */
+static int
+commit_log_fd(struct jobsd *jsd)
+{
+	DB_ENV *env = store_env(jsd->store);
+	DB_LOG_STAT *ls = NULL;
+	char path[PATH_MAX];
+	uint32_t file;
+
+	if (env == NULL || env->log_stat(env, &ls, 0) != 0)
+		return (-1);
+	file = ls->st_cur_file;
+	free(ls);
+	if (file == jsd->log_file && (jsd->log_fd != -1 || jsd->log_fd_failed))
+		return (jsd->log_fd);
+	if (jsd->log_fd != -1)
+		close(jsd->log_fd);
+	jsd->log_fd = -1;
+	jsd->log_file = file;
+	jsd->log_fd_failed = true; /* until it opens: warned once per file */
+	if (snprintf(path, sizeof(path), "%s/log.%010u", jsd->conf.data_dir, file) >=
+	    (int)sizeof(path)) {
+		log_warnx("log file path too long; flushing on the main loop");
+		return (-1);
+	}
+	if ((jsd->log_fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_warn("%s; flushing on the main loop", path);
+		return (-1);
+	}
+	jsd->log_fd_failed = false;
+	return (jsd->log_fd);
+}
+
+/* The flusher thread is done with the request made for gen_flushing. */
+static void
+commit_flushed(int err, void *arg)
+{
+	struct jobsd *jsd = arg;
+
+	jsd->flushing = false;
+	if (jsd->recovering || jsd->store == NULL)
+		return; /* recovery.c flushes and releases after the reopen */
+	if (err != 0) {
+		jsd->flush_failed = true;
+		commit_failed(jsd, strerror(err));
+		return;
+	}
+	if (jsd->gen_flushing > jsd->gen_durable)
+		jsd->gen_durable = jsd->gen_flushing;
+	jsd->flushes++;
+	commit_release(jsd);
+}
+
 static void
 commit_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct jobsd *jsd = w->data;
+	int fd;
 
-	if (jsd->unflushed || !TAILQ_EMPTY(&jsd->held))
-		commit_flush(jsd);
+	if (jsd->recovering || jsd->store == NULL || jsd->flushing)
+		return;
+	if (!commit_pending(jsd)) {
+		if (!TAILQ_EMPTY(&jsd->held))
+			commit_release(jsd);
+		return;
+	}
+	/* After a failed flush, retry on the loop (Berkeley DB's own flush), on the timer. */
+	if (jsd->flush_failed) {
+		if (ev_is_active(&jsd->commit_retry))
+			return;
+		if (commit_flush(jsd) == 0)
+			jsd->flush_failed = false;
+		return;
+	}
+	if (jsd->flusher == NULL || (fd = commit_log_fd(jsd)) == -1) {
+		if (commit_flush(jsd) != 0)
+			jsd->flush_failed = true;
+		return;
+	}
+	jsd->gen_flushing = jsd->gen_written;
+	jsd->flushing = true;
+	flusher_request(jsd->flusher, fd);
 }
 
 static void
@@ -143,9 +250,30 @@ commit_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 void
 commit_init(struct jobsd *jsd)
 {
+	char *cause = NULL;
+
 	ev_prepare_init(&jsd->commit_prepare, commit_prepare_cb);
 	jsd->commit_prepare.data = jsd;
 	ev_prepare_start(jsd->loop, &jsd->commit_prepare);
 	ev_init(&jsd->commit_retry, commit_retry_cb);
 	jsd->commit_retry.data = jsd;
+	jsd->log_fd = -1;
+	/* Without the thread every flush is made on the loop, as a fallback. */
+	if ((jsd->flusher = flusher_start(jsd->loop, commit_flushed, jsd, &cause)) == NULL) {
+		log_warnx("%s; flushing on the main loop", cause);
+		free(cause);
+	}
+}
+
+void
+commit_shutdown(struct jobsd *jsd)
+{
+	flusher_stop(jsd->flusher);
+	jsd->flusher = NULL;
+	jsd->flushing = false;
+	ev_prepare_stop(jsd->loop, &jsd->commit_prepare);
+	ev_timer_stop(jsd->loop, &jsd->commit_retry);
+	if (jsd->log_fd != -1)
+		close(jsd->log_fd);
+	jsd->log_fd = -1;
 }

@@ -51,6 +51,7 @@ struct outq {
 	struct ipc_writer w;
 	struct ipc_peer **peerp; /* the owner's peer pointer (NULL once closed) */
 	bool queued;
+	uint64_t need_gen; /* held until gen_durable reaches this */
 };
 TAILQ_HEAD(outq_list, outq);
 
@@ -146,6 +147,7 @@ struct jobsd {
 	bool stopping;
 	uid_t euid;
 	char worker_path[PATH_MAX];
+	struct warm *warm; /* warm.c: workers started ahead of their jobs (NULL: none) */
 	char http_path[PATH_MAX];
 
 	struct pend_list pending;
@@ -177,9 +179,17 @@ struct jobsd {
 	ev_check gc;          /* frees closed clients outside their callbacks */
 
 	/* commit.c: group commit */
-	bool unflushed;            /* transitions committed since the last log flush */
-	struct outq_list held;     /* output waiting for that flush */
-	ev_prepare commit_prepare; /* once per loop iteration: flush, then release */
+	uint64_t gen_written;      /* transitions committed (written, not fsynced) */
+	uint64_t gen_durable;      /* of those, the ones made durable */
+	uint64_t gen_flushing;     /* what the running flush will make durable */
+	bool flushing;             /* the flusher thread has a request */
+	bool flush_failed;         /* retry on the loop */
+	struct flusher *flusher;   /* flusher.c; NULL: flush on the loop */
+	int log_fd;                /* the current log file, for the flusher */
+	uint32_t log_file;
+	bool log_fd_failed;        /* log_file could not be opened: flush on the loop */
+	struct outq_list held;     /* output waiting for a flush */
+	ev_prepare commit_prepare; /* once per loop iteration: start a flush */
 	ev_timer commit_retry;     /* a failed flush is retried */
 	uint64_t flushes;
 
@@ -234,9 +244,13 @@ pid_t spawn_child(const char *path, char *const argv[], int ipc_fd, const int *e
 /* commit.c: group commit of the state transitions. Every transition is committed without
  * fsync (commit_job_put); every message to a worker or a client goes through commit_send,
  * which holds it while a transition is not yet durable; once per loop iteration (before
- * the loop waits) one log flush makes them all durable and the held output is released.
- * So a transition is durable before anyone is told, at one fsync per iteration. */
+ * the loop waits) one log flush is handed to the flusher thread, and the output held for
+ * the transitions it covers is released when it is done. So a transition is durable before
+ * anyone is told, at one fsync per flush, and the loop never waits for the disk. */
 void commit_init(struct jobsd *jsd);
+void commit_shutdown(struct jobsd *jsd); /* stops the flusher thread */
+bool commit_pending(const struct jobsd *jsd); /* transitions not yet durable */
+void commit_dirty(struct jobsd *jsd); /* the next flush must be made (after recovery) */
 void commit_outq_init(struct outq *q, struct ipc_peer **peerp);
 void commit_outq_forget(struct jobsd *jsd, struct outq *q); /* drop its held output */
 int commit_job_alloc(struct jobsd *jsd, uint64_t *no, char **cause);
@@ -248,6 +262,15 @@ int commit_send(struct jobsd *jsd, struct outq *q, struct ipc_peer *peer,
  * action that is not a message (SIGKILL after a cancel request). -1 if the flush failed
  * (nothing is released). */
 int commit_flush(struct jobsd *jsd);
+
+/* flusher.c: one thread that fdatasyncs a descriptor off the loop and calls cb(errno or 0,
+ * arg) on the loop when done. One request at a time. */
+struct flusher;
+typedef void (*flusher_done_fn)(int err, void *arg);
+struct flusher *flusher_start(struct ev_loop *loop, flusher_done_fn cb, void *arg,
+			      char **cause);
+void flusher_request(struct flusher *f, int fd);
+void flusher_stop(struct flusher *f); /* waits for a running request */
 
 /* recovery.c: when failchk says the environment needs recovery (a process died inside
  * Berkeley DB), recover in place: no job starts, workers are told to stop (SIGKILL after
@@ -296,6 +319,18 @@ int run_start(struct jobsd *jsd, struct pend *p);
 void run_kill(struct run *r, int sig); /* the worker's whole process group */
 int run_send_cancel(struct run *r);    /* MSG_JOB_CANCEL; -1 if it cannot be sent */
 void run_reap(struct jobsd *jsd); /* wait4 every exited child */
+
+/* warm.c: while jobs are pending, workers are exec'd ahead of them by a spawner thread
+ * (they join the store, say hello and wait); run_start takes one instead of spawning. */
+struct warm;
+void warm_init(struct jobsd *jsd);
+void warm_shutdown(struct jobsd *jsd);
+void warm_adjust(struct jobsd *jsd); /* after scheduling: start or release some */
+bool warm_take(struct jobsd *jsd, pid_t *pid, int *fd);
+bool warm_reap(struct jobsd *jsd, pid_t pid, int status); /* true if it was one */
+void warm_release_all(struct jobsd *jsd, int sig); /* sig 0: close their sockets only */
+void warm_forget_released(struct jobsd *jsd);
+size_t warm_alive(const struct jobsd *jsd); /* not yet reaped */
 /* Cancel: 0 done (*out filled: the cancelled job), CANCEL_WAITING (the reply is sent when
  * the worker has gone), STORE_NOTFOUND, or -1 with an HTTP status and a cause. */
 #define CANCEL_WAITING 100

@@ -288,8 +288,8 @@ main(int argc, char **argv)
 		}
 	}
 	recovery_free(&jsd);
-	ev_prepare_stop(jsd.loop, &jsd.commit_prepare);
-	ev_timer_stop(jsd.loop, &jsd.commit_retry);
+	warm_shutdown(&jsd);
+	commit_shutdown(&jsd);
 	store_close(jsd.store);
 	if (pid_written)
 		unlink(jsd.conf.pid_file);

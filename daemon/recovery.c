@@ -69,6 +69,7 @@ recovery_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			ev_timer_set(&r->start_timer, 0.0, 0.0);
 			ev_timer_start(loop, &r->start_timer);
 		}
+		warm_forget_released(jsd);
 		jsd->recovery_phase = PHASE_REOPEN;
 		if (jsd->nruns > 0)
 			return; /* recovery_check runs after the last run_finish */
@@ -108,6 +109,7 @@ recovery_begin(struct jobsd *jsd, const char *why)
 			run_kill(r, SIGTERM);
 	}
 	http_pause(jsd, SIGTERM);
+	warm_release_all(jsd, SIGKILL); /* no job: joined the old environment */
 	checkpoint_kill(jsd); /* the checkpoint is redone after the recovery */
 	ev_timer_stop(jsd->loop, &jsd->recovery_timer);
 	ev_timer_set(&jsd->recovery_timer, RECOVERY_GRACE_MS / 1000.0, 0.0);
@@ -170,6 +172,8 @@ recovery_check(struct jobsd *jsd)
 {
 	if (!jsd->recovering || jsd->stopping || jsd->nruns > 0 || jsd->ckp_pid != 0)
 		return;
+	if (warm_alive(jsd) > 0 && jsd->recovery_phase != PHASE_REOPEN)
+		return;
 	if (http_alive(jsd) > 0 && jsd->recovery_phase != PHASE_REOPEN)
 		return;
 	jsd->recovery_phase = PHASE_REOPEN;
@@ -230,7 +234,7 @@ recovery_reopen(struct jobsd *jsd)
 		return;
 	}
 	/* What was held for clients goes out once the log is flushed in the new env. */
-	jsd->unflushed = true;
+	commit_dirty(jsd);
 	commit_flush(jsd);
 	log_info("store recovered in %lld ms: %zu job ends recorded, %zu pending; resuming",
 		 (long long)(time_monotonic_ms() - t0), n, jsd->npending);

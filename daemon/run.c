@@ -36,7 +36,7 @@ run_kill(struct run *r, int sig)
 {
 	if (r->pid > 0 && !r->exited) {
 		/* a kill can follow a cancel request: the request is durable first */
-		if (r->jsd->unflushed)
+		if (commit_pending(r->jsd))
 			commit_flush(r->jsd);
 		if (kill(-r->pid, sig) == -1 && errno == ESRCH)
 			kill(r->pid, sig);
@@ -495,7 +495,9 @@ run_start(struct jobsd *jsd, struct pend *p)
 	snprintf(env, sizeof(env), "%s=%s", WORKER_JOB_ENV, job_label(p->job.no));
 	/* The worker joins the store while this job's start is being made durable. */
 	snprintf(denv, sizeof(denv), "%s=%s", WORKER_DATA_DIR_ENV, jsd->conf.data_dir);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+	if (warm_take(jsd, &pid, &sv[0])) {
+		/* exec'd ahead of this job (warm.c): joined, its hello waiting */
+	} else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		error = errno;
 		cause = xasprintf("socketpair: %s", strerror(errno));
 	} else {
@@ -701,7 +703,7 @@ run_reap(struct jobsd *jsd)
 				break;
 		}
 		if (r == NULL) {
-			if (checkpoint_reap(jsd, pid, st))
+			if (warm_reap(jsd, pid, st) || checkpoint_reap(jsd, pid, st))
 				continue;
 			if (!http_reap(jsd, pid, st))
 				log_debug("reaped unknown child %ld", (long)pid);
