@@ -89,8 +89,8 @@ retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	supervisor_schedule(w->data);
 }
 
-void
-supervisor_schedule(struct jobsd *jsd)
+static void
+schedule_some(struct jobsd *jsd)
 {
 	enum job_type pending[QUEUE_SCAN_MAX], *running;
 	struct pend *p;
@@ -123,6 +123,13 @@ supervisor_schedule(struct jobsd *jsd)
 		if (run_start(jsd, p) == -1)
 			return;
 	}
+}
+
+void
+supervisor_schedule(struct jobsd *jsd)
+{
+	schedule_some(jsd);
+	warm_adjust(jsd); /* workers ahead of the jobs still waiting, or none */
 }
 
 static void
@@ -233,7 +240,8 @@ retention_cb(struct ev_loop *loop, ev_timer *w, int revents)
 void
 supervisor_maybe_exit(struct jobsd *jsd)
 {
-	if (jsd->stopping && jsd->nruns == 0 && http_alive(jsd) == 0 && jsd->ckp_pid == 0)
+	if (jsd->stopping && jsd->nruns == 0 && http_alive(jsd) == 0 && jsd->ckp_pid == 0 &&
+	    warm_alive(jsd) == 0)
 		ev_break(jsd->loop, EVBREAK_ALL);
 }
 
@@ -251,6 +259,7 @@ stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		http_stop(jsd);
 	}
 	checkpoint_kill(jsd); /* store_close checkpoints anyway */
+	warm_release_all(jsd, SIGKILL);
 	/* one more round for the reaper, then give up waiting */
 	if (w->repeat == 0.0) {
 		ev_timer_set(w, 2.0, 1.0);
@@ -289,6 +298,7 @@ supervisor_stop(struct jobsd *jsd, const char *why)
 	ev_timer_stop(jsd->loop, &jsd->retention_timer);
 	ev_timer_stop(jsd->loop, &jsd->retry_timer);
 	checkpoint_stop(jsd);
+	warm_release_all(jsd, 0); /* no job: they exit when their socket closes */
 	/* Workers stop at a batch boundary like a cancel (a signal could catch them inside
 	 * Berkeley DB); those not yet talking get SIGTERM; SIGKILL after the grace. */
 	TAILQ_FOREACH(r, &jsd->runs, entry) {
@@ -378,6 +388,7 @@ supervisor_reload(struct jobsd *jsd)
 	admin_changed = strcmp(nc.admin_group, jsd->conf.admin_group) != 0;
 	snprintf(jsd->worker_path, sizeof(jsd->worker_path), "%s", path);
 	jsd->conf = nc;
+	warm_release_all(jsd, 0); /* started with the old worker_path and max_workers */
 	if (admin_changed)
 		control_set_group(jsd);
 	control_forget_names();
@@ -427,6 +438,7 @@ supervisor_start(struct jobsd *jsd)
 	ev_signal_start(loop, &jsd->sig_chld);
 	signal(SIGPIPE, SIG_IGN);
 	commit_init(jsd);
+	warm_init(jsd);
 	recovery_init(jsd);
 
 	ev_timer_init(&jsd->retry_timer, retry_cb, SPAWN_RETRY_S, 0.0);

@@ -62,6 +62,9 @@ enum msg_type {
 /* data_dir, so the worker joins the store while it waits for MSG_JOB_START; the START's
  * config.data_dir stays authoritative (the worker reopens if they differ). */
 #define WORKER_DATA_DIR_ENV "JOBSD_DATA_DIR"
+/* Set ("1") for a worker started ahead of its job (daemon/warm.c): it waits for its
+ * MSG_JOB_START without a deadline and exits 0, quietly, if the socket closes first. */
+#define WORKER_WARM_ENV "JOBSD_WORKER_WARM"
 #define HTTP_IPC_FD 3                 /* jobsd-http: socketpair end to the supervisor */
 
 enum worker_exit {

@@ -288,6 +288,7 @@ main(int argc, char **argv)
 	const char *jid, *early_dir;
 	char label[64], idbuf[32], *cause = NULL, *error = NULL;
 	enum ipc_next rc;
+	bool warm;
 	int rv;
 
 	if (argc == 3 && strcmp(argv[1], "--checkpoint") == 0)
@@ -326,7 +327,17 @@ main(int argc, char **argv)
 	if (w.gone)
 		goto bad_ipc;
 
-	rc = ipc_read_msg(w.fd, &w.rd, &m, WORKER_START_TIMEOUT_MS, &cause);
+	/* Started ahead of its job (the supervisor's warm.c): wait as long as it takes; a
+	 * closed socket means no job is coming, which is not an error. */
+	warm = getenv(WORKER_WARM_ENV) != NULL;
+	rc = ipc_read_msg(w.fd, &w.rd, &m, warm ? -1 : WORKER_START_TIMEOUT_MS, &cause);
+	if (rc == IPC_BAD && warm && w.rd.len == 0) {
+		free(cause);
+		store_close(store);
+		ipc_reader_destroy(&w.rd);
+		ipc_writer_destroy(&w.wr);
+		return (WEXIT_OK);
+	}
 	if (rc != IPC_MSG) {
 		log_warnx("no job from the supervisor: %s", cause ? cause : "timed out");
 		goto bad_ipc;
