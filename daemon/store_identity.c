@@ -90,12 +90,23 @@ ident_db_open(struct store *s, const char *name, DB **out, char **cause)
 int
 identity_open(struct store *s, struct identity **out, char **cause)
 {
+	static const bool all[IDENT_TYPE_COUNT] = { true, true, true, true, true };
+
+	return identity_open_some(s, all, out, cause);
+}
+
+int
+identity_open_some(struct store *s, const bool types[IDENT_TYPE_COUNT],
+    struct identity **out, char **cause)
+{
 	struct identity *id;
 	int i;
 
 	id = xcalloc(1, sizeof *id);
 	id->store = s;
 	for (i = 0; i < IDENT_TYPE_COUNT; i++) {
+		if (!types[i])
+			continue;
 		if (ident_db_open(s, db_names[i], &id->db[i], cause) != 0) {
 			identity_close(id);
 			return -1;
