@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #define MAXCONN 64
-#define RBUF	65536
+#define RBUF 65536
 
 struct conn {
 	int fd;
@@ -107,20 +107,18 @@ consume(struct conn *c, size_t n)
 
 /* Queue up to depth - inflight POSTs on c, rotating over the job types. */
 static void
-queue_posts(struct conn *c, long depth, const char *token, char **types, int ntypes,
-    long *seq)
+queue_posts(struct conn *c, long depth, const char *token, char **types, int ntypes, long *seq)
 {
 	char req[512], body[128];
 	int bl, rl;
 
 	while (c->to_send > 0 && c->inflight < depth) {
-		bl = snprintf(body, sizeof body, "{\"job_type\":\"%s\"}",
-		    types[(*seq)++ % ntypes]);
+		bl = snprintf(body, sizeof body, "{\"job_type\":\"%s\"}", types[(*seq)++ % ntypes]);
 		rl = snprintf(req, sizeof req,
-		    "POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-		    "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
-		    "Content-Length: %d\r\n\r\n%s",
-		    token, bl, body);
+		              "POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		              "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+		              "Content-Length: %d\r\n\r\n%s",
+		              token, bl, body);
 		c->out = realloc(c->out, c->outlen + (size_t)rl);
 		if (c->out == NULL) {
 			perror("realloc");
@@ -158,8 +156,8 @@ jobs_empty(struct conn *c, const char *path, const char *token)
 	int rl, status;
 
 	rl = snprintf(req, sizeof req,
-	    "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", path,
-	    token);
+	              "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n",
+	              path, token);
 	if (write(c->fd, req, (size_t)rl) != rl)
 		return -1;
 	while ((n = response(c->in, c->inlen, &status, &body, &bl)) == 0) {
@@ -176,7 +174,7 @@ main(int argc, char **argv)
 {
 	static struct conn conns[MAXCONN];
 	struct pollfd pfd[MAXCONN];
-	struct timespec nap = { 0, 5 * 1000 * 1000 };
+	struct timespec nap = {0, 5 * 1000 * 1000};
 	long n, depth, answered = 0, created = 0, seq = 0;
 	double t0, ts, t1, deadline;
 	const char *token;
@@ -225,8 +223,8 @@ main(int argc, char **argv)
 				fprintf(stderr, "submit: connection %d closed\n", i);
 				return 1;
 			}
-			while ((len = response(conns[i].in, conns[i].inlen, &status, NULL,
-			    NULL)) > 0) {
+			while ((len = response(conns[i].in, conns[i].inlen, &status, NULL, NULL)) >
+			       0) {
 				consume(&conns[i], len);
 				conns[i].inflight--;
 				answered++;
@@ -252,7 +250,7 @@ main(int argc, char **argv)
 	}
 	t1 = now_s();
 	printf("submitted %ld (201: %ld) in %.3f s; done in %.3f s; %.1f jobs/s\n", answered,
-	    created, ts - t0, t1 - t0, created / (t1 - t0));
+	       created, ts - t0, t1 - t0, created / (t1 - t0));
 	for (i = 0; i < nconn; i++) {
 		close(conns[i].fd);
 		free(conns[i].out);
