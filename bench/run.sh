@@ -39,7 +39,7 @@ if [ $QUICK = 1 ]; then
 else
 	REST_JOBS=100000 WRK_S=4 RUNS=3 CLOSE_CFGS="1:50 2:100"
 	IDX_SIZES="1000 100000 1000000" IDX_S=1 IDX_RUNS=5 SQL_REPS=6000
-	TURN_JOBS=5000 OWNERS=1000000 PROG_OWNERS=50000 PROG_RUNS=3
+	TURN_JOBS=5000 OWNERS=1000000 PROG_OWNERS=50000 PROG_RUNS=5
 fi
 
 # --- tools ------------------------------------------------------------------------------
@@ -503,19 +503,24 @@ build_noprogress_worker() {
 	    -o "$WORK/jobctx-np.o" "$ROOT/daemon/worker/jobctx.c" &&
 	    cc -o "$WORK/jobsd-worker-noprogress" "$B/obj/daemon/worker/main.o" \
 	    "$WORK/jobctx-np.o" "$B/libworker.a" "$B/libcommon.a" \
-	    $(pkg-config --libs $PKGS) -ldb -lev -lm
+	    -Wl,-Bstatic -ldb -lmsgpackc -linih -Wl,-Bdynamic -lm
+	# linked like the build's worker (GNUmakefile, WORKER_STATIC=1), so that only the
+	# progress reporting differs
 }
 
 bench_overheads() {
-	local d=$WORK/prog r v j with=() without=() mw mo ratio_p
+	local d=$WORK/prog r v j order with=() without=() mw mo ratio_p
 	say "6: progress reporting on vs compiled out, $PROG_OWNERS owners x $PROG_RUNS"
 	mkdir -p "$d"
 	if ! build_noprogress_worker; then
 		row "6 progress overhead: could not build the -DJOBSD_NO_PROGRESS worker" "" "" "" "" "n/a"
 	else
 		"$B/jobsd-datagen" --owners "$PROG_OWNERS" --out "$d/src" -q || return 1
+		# Alternating which variant goes first, so that a drift of the machine's load
+		# does not favour either.
 		for r in $(seq "$PROG_RUNS"); do
-			for v in with without; do
+			if [ $((r % 2)) = 1 ]; then order="with without"; else order="without with"; fi
+			for v in $order; do
 				rm -rf "$d/run"
 				mkdir -p "$d/run"
 				if [ $v = with ]; then
