@@ -81,6 +81,23 @@ wait_idle(pid_t pid)
 	}
 }
 
+/* A started daemon with one worker slot: job a running (delay_ms), job b waiting for the
+ * slot, and the worker started ahead of b, idle. Its pid. */
+static pid_t
+one_waiting(struct tl_daemon *d, char a[32], char b[32], const char *delay)
+{
+	pid_t warm;
+
+	tl_daemon_start(d);
+	tl_submit(d, a, "owner_sync", delay, "batch_size=1", NULL);
+	warm = running_pid(d, a);
+	tl_submit(d, b, "application_sync", NULL);
+	warm = wait_workers(d, 2, warm);
+	wait_idle(warm);
+	tl_track_pid(d, warm);
+	return (warm);
+}
+
 static void
 completed(struct tl_daemon *d, const char *id)
 {
@@ -131,16 +148,9 @@ END_TEST
 START_TEST(test_warm_worker_killed)
 {
 	struct tl_daemon *d = tl_daemon_new(&(struct tl_opts){.max_workers = 1});
-	char a[32], b[32];
-	pid_t wa, warm;
-	char *log;
+	char a[32], b[32], *log;
+	pid_t warm = one_waiting(d, a, b, "delay_ms=400");
 
-	tl_daemon_start(d);
-	tl_submit(d, a, "owner_sync", "delay_ms=400", "batch_size=1", NULL);
-	wa = running_pid(d, a);
-	tl_submit(d, b, "application_sync", NULL);
-	warm = wait_workers(d, 2, wa);
-	wait_idle(warm);
 	ck_assert_int_eq(kill(warm, SIGKILL), 0);
 	ck_assert_int_eq(tl_wait_gone(warm, WAIT_MS), 0);
 	/* b still runs (in another worker) and completes; the daemon lives on. */
@@ -158,15 +168,9 @@ START_TEST(test_stop_with_a_warm_worker)
 {
 	struct tl_daemon *d = tl_daemon_new(&(struct tl_opts){.max_workers = 1});
 	char a[32], b[32];
-	pid_t wa, warm;
+	pid_t warm = one_waiting(d, a, b, "delay_ms=300");
 	struct job jb;
 
-	tl_daemon_start(d);
-	tl_submit(d, a, "owner_sync", "delay_ms=300", "batch_size=1", NULL);
-	wa = running_pid(d, a);
-	tl_submit(d, b, "application_sync", NULL);
-	warm = wait_workers(d, 2, wa);
-	tl_track_pid(d, warm);
 	ck_assert_int_eq(tl_daemon_stop(d), 0);
 	ck_assert_int_eq(tl_wait_gone(warm, WAIT_MS), 0);
 	/* b was never started: pending again at the next start. */
