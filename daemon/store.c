@@ -104,6 +104,21 @@ store_cause(struct store *s, int ret, const char *fmt, ...)
 	return (xasprintf("%s: %s", what, db_strerror(ret)));
 }
 
+int
+store_txn_err(struct store *s, int ret, char **cause, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+
+	if (store_retryable(ret))
+		return (ret);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	store_set_cause(cause, store_cause(s, ret, "%s", what));
+	return (-1);
+}
+
 /* Berkeley DB's own messages: log them and keep the last one for the next cause. */
 static void
 store_errcall(const DB_ENV *env, const char *pfx, const char *msg)
@@ -872,10 +887,7 @@ store_meta_get(struct store *s, DB_TXN *txn, const char *key, void *val, size_t 
 		return (-1);
 	}
 	if (ret != 0) {
-		if (store_retryable(ret))
-			return (ret);
-		store_set_cause(cause, store_cause(s, ret, "meta get %s", key));
-		return (-1);
+		return (store_txn_err(s, ret, cause, "meta get %s", key));
 	}
 	if (len != NULL)
 		*len = d.size;
@@ -907,10 +919,7 @@ store_meta_put(struct store *s, DB_TXN *txn, const char *key, const void *val, s
 	d.data = store_unconst(val);
 	d.size = len;
 	if ((ret = s->meta->put(s->meta, txn, &k, &d, 0)) != 0) {
-		if (store_retryable(ret))
-			return (ret);
-		store_set_cause(cause, store_cause(s, ret, "meta put %s", key));
-		return (-1);
+		return (store_txn_err(s, ret, cause, "meta put %s", key));
 	}
 	return (0);
 }

@@ -57,6 +57,10 @@ void store_set_cause(char **cause, char *c); /* frees c when cause is NULL */
 
 /* Is ret a lock conflict that store_with_txn retries? */
 bool store_retryable(int ret);
+/* The end of a failed call inside store_with_txn's function: ret itself when the
+ * transaction is to be retried (deadlock), else -1 with *cause = store_cause(fmt...). */
+int store_txn_err(struct store *s, int ret, char **cause, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Begin a transaction, or -1 with cause. */
 int store_txn_begin(struct store *s, uint32_t flags, DB_TXN **txn, char **cause);

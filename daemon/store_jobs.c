@@ -123,10 +123,7 @@ store_job_alloc_n(struct store *s, DB_TXN *txn, uint32_t n, uint64_t *first, cha
 		return (-1);
 	}
 	if ((ret = s->seq->get(s->seq, txn, n, &v, 0)) != 0) {
-		if (store_retryable(ret))
-			return (ret);
-		store_set_cause(cause, store_cause(s, ret, "jobs_seq"));
-		return (-1);
+		return (store_txn_err(s, ret, cause, "jobs_seq"));
 	}
 	*first = (uint64_t)v;
 	return (0);
@@ -274,10 +271,7 @@ store_jobs_bulk_put(struct store *s, DB_TXN *txn, const struct store_bulk *jobs,
 
 dberr:
 	free(keys);
-	if (store_retryable(ret))
-		return (ret);
-	store_set_cause(cause, store_cause(s, ret, "bulk load of jobs"));
-	return (-1);
+	return (store_txn_err(s, ret, cause, "bulk load of jobs"));
 }
 
 /* --- counts ---------------------------------------------------------------- */
@@ -302,10 +296,7 @@ counts_read(struct store *s, DB_TXN *txn, uint32_t flags,
 	if (ret == DB_NOTFOUND)
 		return (0);
 	if (ret != 0) {
-		if (store_retryable(ret))
-			return (ret);
-		store_set_cause(cause, store_cause(s, ret, "read job counts"));
-		return (-1);
+		return (store_txn_err(s, ret, cause, "read job counts"));
 	}
 	if (d.size != sizeof(buf)) {
 		store_set_cause(cause, xasprintf("job counts record has %u bytes", d.size));
@@ -343,10 +334,7 @@ store_counts_add(struct store *s, DB_TXN *txn,
 	d.data = buf;
 	d.size = sizeof(buf);
 	if ((ret = s->meta->put(s->meta, txn, &k, &d, 0)) != 0) {
-		if (store_retryable(ret))
-			return (ret);
-		store_set_cause(cause, store_cause(s, ret, "write job counts"));
-		return (-1);
+		return (store_txn_err(s, ret, cause, "write job counts"));
 	}
 	return (0);
 }
@@ -403,11 +391,8 @@ store_job_put_raw(struct store *s, DB_TXN *txn, uint64_t no, const void *data, s
 	d.data = store_unconst(data);
 	d.size = len;
 	if ((ret = s->jobs->put(s->jobs, txn, &k, &d, 0)) != 0) {
-		if (store_retryable(ret))
-			return (ret);
-		store_set_cause(cause, store_cause(s, ret, "write job-%llu",
+		return (store_txn_err(s, ret, cause, "write job-%llu",
 						   (unsigned long long)no));
-		return (-1);
 	}
 	return (0);
 }
@@ -447,10 +432,7 @@ put_txn(struct store *s, DB_TXN *txn, void *arg)
 			log_warnx("job-%llu: replacing an undecodable record",
 				  (unsigned long long)a->j->no);
 	} else if (ret != DB_NOTFOUND) {
-		if (store_retryable(ret))
-			return (ret);
-		a->cause = store_cause(s, ret, "read job-%llu", (unsigned long long)a->j->no);
-		return (-1);
+		return (store_txn_err(s, ret, &a->cause, "read job-%llu", (unsigned long long)a->j->no));
 	}
 	if ((ret = store_job_put_raw(s, txn, a->j->no, a->buf->data, a->buf->size,
 				     &a->cause)) != 0)
@@ -547,10 +529,7 @@ get_txn(struct store *s, DB_TXN *txn, void *arg)
 	if (ret == DB_NOTFOUND)
 		return (STORE_NOTFOUND);
 	if (ret != 0) {
-		if (store_retryable(ret))
-			return (ret);
-		a->cause = store_cause(s, ret, "read job-%llu", (unsigned long long)a->no);
-		return (-1);
+		return (store_txn_err(s, ret, &a->cause, "read job-%llu", (unsigned long long)a->no));
 	}
 	return (0);
 }
@@ -691,16 +670,32 @@ list_entry(struct store *s, DB_TXN *txn, struct list_arg *a, const uint8_t *pkey
 	k.data = store_unconst(pkey);
 	k.size = 8;
 	if ((ret = s->jobs->get(s->jobs, txn, &k, d, 0)) != 0) {
-		if (store_retryable(ret))
-			return (ret);
-		a->cause = store_cause(s, ret, "list jobs: read job-%llu",
-				       (unsigned long long)no);
-		return (-1);
+		return (store_txn_err(s, ret, &a->cause, "list jobs: read job-%llu",
+				       (unsigned long long)no));
 	}
 	if (job_decode(d->data, d->size, j, &a->cause) != 0)
 		return (-1);
 	a->loaded[a->n] = true;
 	return (0);
+}
+
+/* The DBTs of an index walk: the key in kbuf (its first klen bytes set), the primary key
+ * in pbuf, the record in d (reallocated; the caller frees d->data). */
+static void
+cursor_dbts(DBT *k, uint8_t *kbuf, size_t kcap, size_t klen, DBT *pk, uint8_t *pbuf,
+	    size_t pcap, DBT *d)
+{
+	memset(k, 0, sizeof(*k));
+	memset(pk, 0, sizeof(*pk));
+	memset(d, 0, sizeof(*d));
+	k->data = kbuf;
+	k->size = (u_int32_t)klen;
+	k->ulen = (u_int32_t)kcap;
+	k->flags = DB_DBT_USERMEM;
+	pk->data = pbuf;
+	pk->ulen = (u_int32_t)pcap;
+	pk->flags = DB_DBT_USERMEM;
+	d->flags = DB_DBT_REALLOC;
 }
 
 /*
@@ -750,20 +745,11 @@ list_txn(struct store *s, DB_TXN *txn, void *arg)
 	db = kind != 0 ? s->jobs_idx : s->jobs;
 	if (a->have != NULL && kind != 0)
 		db = s->bulk_idx; /* list_idx_handle: entries without their records */
-	memset(&k, 0, sizeof(k));
-	memset(&pk, 0, sizeof(pk));
-	memset(&d, 0, sizeof(d)); /* before any goto: out frees d.data */
+	memcpy(kbuf, sk, slen);
+	/* before any goto: out frees d.data */
+	cursor_dbts(&k, kbuf, sizeof(kbuf), slen, &pk, pbuf, sizeof(pbuf), &d);
 	if ((ret = db->cursor(db, txn, &dbc, 0)) != 0)
 		goto dberr;
-	memcpy(kbuf, sk, slen);
-	k.data = kbuf;
-	k.size = slen;
-	k.ulen = sizeof(kbuf);
-	k.flags = DB_DBT_USERMEM;
-	pk.data = pbuf;
-	pk.ulen = sizeof(pbuf);
-	pk.flags = DB_DBT_USERMEM;
-	d.flags = DB_DBT_REALLOC;
 	if (a->have != NULL && kind == 0) {
 		/* The primary walked for its keys only. */
 		pk.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
@@ -818,12 +804,7 @@ list_txn(struct store *s, DB_TXN *txn, void *arg)
 	goto out;
 
 dberr:
-	if (store_retryable(ret))
-		r = ret;
-	else {
-		a->cause = store_cause(s, ret, "list jobs");
-		r = -1;
-	}
+	r = store_txn_err(s, ret, &a->cause, "list jobs");
 out:
 	if (dbc != NULL)
 		dbc->close(dbc);
@@ -912,21 +893,12 @@ status_txn(struct store *s, DB_TXN *txn, void *arg)
 	while (a->n > 0)
 		job_free(&a->jobs[--a->n]);
 	plen = store_idx_prefix(IDX_STATUS, a->st, 0, prefix);
-	memset(&k, 0, sizeof(k));
-	memset(&pk, 0, sizeof(pk));
-	memset(&d, 0, sizeof(d));
 	if (a->lastlen == 0)
 		memcpy(kbuf, prefix, plen);
 	else
 		memcpy(kbuf, a->last, a->lastlen);
-	k.data = kbuf;
-	k.size = a->lastlen == 0 ? plen : a->lastlen;
-	k.ulen = sizeof(kbuf);
-	k.flags = DB_DBT_USERMEM;
-	pk.data = pbuf;
-	pk.ulen = sizeof(pbuf);
-	pk.flags = DB_DBT_USERMEM;
-	d.flags = DB_DBT_REALLOC;
+	cursor_dbts(&k, kbuf, sizeof(kbuf), a->lastlen == 0 ? plen : a->lastlen, &pk, pbuf,
+		    sizeof(pbuf), &d);
 	if ((ret = s->jobs_idx->cursor(s->jobs_idx, txn, &dbc, 0)) != 0)
 		goto dberr;
 	while (a->n < BY_STATUS_BATCH) {
@@ -950,12 +922,7 @@ status_txn(struct store *s, DB_TXN *txn, void *arg)
 	goto out;
 
 dberr:
-	if (store_retryable(ret))
-		r = ret;
-	else {
-		a->cause = store_cause(s, ret, "jobs by status");
-		r = -1;
-	}
+	r = store_txn_err(s, ret, &a->cause, "jobs by status");
 out:
 	if (dbc != NULL)
 		dbc->close(dbc);
@@ -1084,12 +1051,7 @@ prune_txn(struct store *s, DB_TXN *txn, void *arg)
 	goto out;
 
 dberr:
-	if (store_retryable(ret))
-		r = ret;
-	else {
-		a->cause = store_cause(s, ret, "prune jobs");
-		r = -1;
-	}
+	r = store_txn_err(s, ret, &a->cause, "prune jobs");
 out:
 	if (dbc != NULL)
 		dbc->close(dbc);

@@ -193,10 +193,7 @@ dberr:
 	if (dbc != NULL)
 		dbc->close(dbc);
 	free(d.data);
-	if (store_retryable(ret))
-		return (ret);
-	a->cause = store_cause(s, ret, "log of job-%llu", (unsigned long long)a->no);
-	return (-1);
+	return (store_txn_err(s, ret, &a->cause, "log of job-%llu", (unsigned long long)a->no));
 }
 
 int
@@ -288,10 +285,7 @@ dberr:
 	if (dbc != NULL)
 		dbc->close(dbc);
 	free(d.data);
-	if (store_retryable(ret))
-		return (ret);
-	a->cause = store_cause(s, ret, "read log of job-%llu", (unsigned long long)a->no);
-	return (-1);
+	return (store_txn_err(s, ret, &a->cause, "read log of job-%llu", (unsigned long long)a->no));
 }
 
 int
@@ -355,9 +349,6 @@ store_job_log_delete(struct store *s, DB_TXN *txn, uint64_t no, char **cause)
 dberr:
 	if (dbc != NULL)
 		dbc->close(dbc);
-	if (store_retryable(ret))
-		return (ret);
-	store_set_cause(cause, store_cause(s, ret, "delete log of job-%llu",
+	return (store_txn_err(s, ret, cause, "delete log of job-%llu",
 					   (unsigned long long)no));
-	return (-1);
 }
