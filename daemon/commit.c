@@ -52,11 +52,23 @@ commit_outq_forget(struct jobsd *jsd, struct outq *q)
 	}
 }
 
+/* A commit failed: if the environment panicked, every later call fails too until it is
+ * recovered, so recover in place now (recovery.c), whoever the caller was (a submit, a
+ * cancel, a start, an end). */
+static void
+commit_failed_write(struct jobsd *jsd)
+{
+	if (jsd->store != NULL && store_panicked(jsd->store) && !jsd->stopping)
+		recovery_begin(jsd, "the store panicked recording a job");
+}
+
 int
 commit_job_alloc(struct jobsd *jsd, uint64_t *no, char **cause)
 {
-	if (store_job_alloc_nosync(jsd->store, no, cause) != 0)
+	if (store_job_alloc_nosync(jsd->store, no, cause) != 0) {
+		commit_failed_write(jsd);
 		return (-1);
+	}
 	jsd->gen_written++;
 	return (0);
 }
@@ -66,7 +78,11 @@ commit_job_put(struct jobsd *jsd, const struct job *j, char **cause)
 {
 	/* Counted before the commit: if it fails half-way, a flush costs nothing. */
 	jsd->gen_written++;
-	return (store_job_put_nosync(jsd->store, j, cause));
+	if (store_job_put_nosync(jsd->store, j, cause) != 0) {
+		commit_failed_write(jsd);
+		return (-1);
+	}
+	return (0);
 }
 
 int

@@ -110,6 +110,8 @@ run_flush(struct run *r)
 	if (store_job_put(r->jsd->store, &r->job, false, &cause) != 0) {
 		log_warnx("%s: progress commit: %s", job_label(r->job.no), cause);
 		free(cause);
+		if (store_panicked(r->jsd->store) && !r->jsd->stopping)
+			recovery_begin(r->jsd, "the store panicked recording progress");
 	}
 }
 
