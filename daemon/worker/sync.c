@@ -1265,7 +1265,7 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 		*error = xasprintf("source path %s is not a directory", dir);
 		goto out;
 	}
-	if (identity_open(ctx->store, &sr.id, error) != 0)
+	if (identity_open_some(ctx->store, sr.types, &sr.id, error) != 0)
 		goto out;
 
 	/* Exact record counts first, so total_records is known before processing. */
