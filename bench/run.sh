@@ -527,12 +527,16 @@ bench_sync() {
 # -DJOBSD_NO_PROGRESS in daemon/worker/jobctx.c): that one file recompiled, linked before
 # libworker.a so the archive's copy of it is never pulled in.
 build_noprogress_worker() {
+	local NP_LINK="-static-pie -ldb -lmsgpackc -linih -lm"
+	if readelf -d "$B/jobsd-worker" | grep -q NEEDED; then
+		NP_LINK="-Wl,-Bstatic -ldb -lmsgpackc -linih -Wl,-Bdynamic -lm"
+	fi
 	cc $CFLAGS_B $(pkg-config --cflags $PKGS) -DJOBSD_NO_PROGRESS -c \
 	    -o "$WORK/jobctx-np.o" "$ROOT/daemon/worker/jobctx.c" &&
 	    cc -o "$WORK/jobsd-worker-noprogress" "$B/obj/daemon/worker/main.o" \
 	    "$WORK/jobctx-np.o" "$B/libworker.a" "$B/libcommon.a" \
-	    -Wl,-Bstatic -ldb -lmsgpackc -linih -Wl,-Bdynamic -lm
-	# linked like the build's worker (GNUmakefile, WORKER_STATIC=1), so that only the
+	    $NP_LINK 2>/dev/null
+	# linked like the build's worker (GNUmakefile, WORKER_STATIC), so that only the
 	# progress reporting differs
 }
 
