@@ -3,9 +3,13 @@
  * for the line end, then for each comma; one word-at-a-time pass checks for non-ASCII and
  * NUL bytes). Any other record goes through a byte-at-a-time state machine over the same
  * buffer and is assembled in a growable buffer capped at CSV_MAX_RECORD. With a skip set
- * (csv_skip_set), a one-line record is first checked in the same word-at-a-time pass
- * without splitting it (comma offsets only) and passed over when the caller's test says it
- * is old; anything unusual about it leaves it to the path above. */
+ * (csv_skip_set), a one-line record is first checked without splitting it (comma offsets
+ * only: 16 bytes at a time with SSE2, else a word at a time; a line with quotes field by
+ * field) and passed over when the caller's test says it is old; anything unusual about
+ * it leaves it to the paths above. The counting pass counts the lines between quotes with
+ * memchr alone and runs the state machine only on records with a quote. */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,6 +26,7 @@
 #define CSV_MAX_FIELDS 4096
 #define CSV_COUNT_BUFSIZE (1u << 20) /* the counting pass reads 1 MiB at a time */
 #define CSV_SLACK 16 /* bytes after the buffer a 16-byte load may read (ignored) */
+#define CSV_SMALL_BUFSIZE (64u * 1024) /* the least buffer for a small file */
 
 struct csv_reader {
 	int fd;
@@ -428,11 +433,76 @@ skip_fields(struct csv_reader *r, const char *s, size_t len)
 }
 
 /*
- * Whether the line [s, s + len) (no line end) may be skipped (see csv_skip_set): one pass a
- * word at a time noting where its commas are, then the checks on the fields.
+ * The skip test for a line with a quote, field by field: a field that starts with a quote
+ * must end with one followed by a comma or the line end ("" inside is an escaped quote;
+ * a newline inside quotes, or "" in the tested column, leaves the record to the state
+ * machine); a quote inside an unquoted field is data, as there. [s, e) is the line as
+ * read, without its LF but with a CR before it, if any.
  */
 static bool
-line_skip(struct csv_reader *r, const char *s, size_t len)
+line_skip_quoted(struct csv_reader *r, const char *s, const char *e)
+{
+	const char *p, *q, *fs, *fe;
+	size_t *vp = r->vpos, k = 0, len = (size_t)(e - s), i;
+	bool last = false;
+
+	if (len + 2 > CSV_MAX_RECORD || memchr(s, '\0', len) != NULL)
+		return false;
+	for (p = s; !last; k++) {
+		if (k == r->ncols)
+			return false;
+		if (p < e && *p == '"') {
+			fs = p + 1;
+			for (q = fs;; q += 2) { /* past "" escapes */
+				if ((q = memchr(q, '"', (size_t)(e - q))) == NULL)
+					return false;
+				if (q + 1 == e || q[1] != '"')
+					break;
+				if (k == (size_t)r->skip.col)
+					return false; /* its value is not the raw bytes */
+			}
+			fe = q;
+			p = q + 1;
+			if (p == e || (p + 1 == e && *p == '\r'))
+				last = true;
+			else if (*p != ',')
+				return false; /* a character after the closing quote */
+			p++;
+		} else if ((q = memchr(p, ',', (size_t)(e - p))) != NULL) {
+			fs = p;
+			fe = q;
+			p = q + 1;
+		} else {
+			fs = p;
+			fe = e;
+			if (fe > fs && fe[-1] == '\r')
+				fe--;
+			last = true;
+		}
+		vp[2 * k] = (size_t)(fs - s);
+		vp[2 * k + 1] = (size_t)(fe - s);
+	}
+	if (k != r->ncols)
+		return false;
+	for (i = 0; i < len && (unsigned char)s[i] < 0x80; i++)
+		;
+	if (i < len && !csv_utf8_valid(s + i, len - i))
+		return false;
+	for (i = 0; r->req[i] != -1; i++) {
+		if (vp[2 * r->req[i]] == vp[2 * r->req[i] + 1])
+			return false;
+	}
+	k = (size_t)r->skip.col;
+	return r->skip.old(s + vp[2 * k], vp[2 * k + 1] - vp[2 * k], r->skip.arg);
+}
+
+/*
+ * Whether the line [s, s + len) (no line end; raw bytes with a CR before the LF) may be
+ * skipped (see csv_skip_set): one pass a word at a time noting where its commas are, then
+ * the checks on the fields.
+ */
+static bool
+line_skip(struct csv_reader *r, const char *s, size_t len, size_t raw)
 {
 	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
 	const uint64_t quotes = ones * '"', commas = ones * ',';
@@ -445,7 +515,7 @@ line_skip(struct csv_reader *r, const char *s, size_t len)
 		hi |= w;
 		zero |= zero_bytes(w);
 		if (zero_bytes(w ^ quotes) != 0)
-			return false;
+			return line_skip_quoted(r, s, s + raw);
 		for (m = zero_bytes(w ^ commas); m != 0; m &= m - 1) {
 			if (nc == maxc)
 				return false;
@@ -454,7 +524,9 @@ line_skip(struct csv_reader *r, const char *s, size_t len)
 	}
 	for (; i < len; i++) {
 		c = (unsigned char)s[i];
-		if (c == '"' || c == 0)
+		if (c == '"')
+			return line_skip_quoted(r, s, s + raw);
+		if (c == 0)
 			return false;
 		hi |= c;
 		if (c == ',') {
@@ -474,76 +546,6 @@ line_skip(struct csv_reader *r, const char *s, size_t len)
 enum { SKIP_NO, SKIP_DONE, SKIP_UNKNOWN };
 
 /*
- * The skip test for a line with a quote, field by field: a field that starts with a quote
- * must end with one followed by a comma or the line end ("" inside is an escaped quote;
- * a newline inside quotes, or "" in the tested column, leaves the record to the state
- * machine); a quote inside an unquoted field is data, as there.
- */
-static int
-line_skip_quoted(struct csv_reader *r)
-{
-	const char *s = r->buf + r->bpos, *e, *p, *q, *fs, *fe;
-	size_t *vp = r->vpos, k = 0, len, i;
-	bool last = false;
-
-	if ((e = memchr(s, '\n', r->blen - r->bpos)) == NULL)
-		return SKIP_UNKNOWN;
-	len = (size_t)(e - s);
-	if (len + 2 > CSV_MAX_RECORD || memchr(s, '\0', len) != NULL)
-		return SKIP_NO;
-	for (p = s; !last; k++) {
-		if (k == r->ncols)
-			return SKIP_NO;
-		if (p < e && *p == '"') {
-			fs = p + 1;
-			for (q = fs;; q += 2) { /* past "" escapes */
-				if ((q = memchr(q, '"', (size_t)(e - q))) == NULL)
-					return SKIP_NO;
-				if (q + 1 == e || q[1] != '"')
-					break;
-				if (k == (size_t)r->skip.col)
-					return SKIP_NO; /* its value is not the raw bytes */
-			}
-			fe = q;
-			p = q + 1;
-			if (p == e || (p + 1 == e && *p == '\r'))
-				last = true;
-			else if (*p != ',')
-				return SKIP_NO; /* a character after the closing quote */
-			p++;
-		} else if ((q = memchr(p, ',', (size_t)(e - p))) != NULL) {
-			fs = p;
-			fe = q;
-			p = q + 1;
-		} else {
-			fs = p;
-			fe = e;
-			if (fe > fs && fe[-1] == '\r')
-				fe--;
-			last = true;
-		}
-		vp[2 * k] = (size_t)(fs - s);
-		vp[2 * k + 1] = (size_t)(fe - s);
-	}
-	if (k != r->ncols)
-		return SKIP_NO;
-	for (i = 0; i < len && (unsigned char)s[i] < 0x80; i++)
-		;
-	if (i < len && !csv_utf8_valid(s + i, len - i))
-		return SKIP_NO;
-	for (i = 0; r->req[i] != -1; i++) {
-		if (vp[2 * r->req[i]] == vp[2 * r->req[i] + 1])
-			return SKIP_NO;
-	}
-	k = (size_t)r->skip.col;
-	if (!r->skip.old(s + vp[2 * k], vp[2 * k + 1] - vp[2 * k], r->skip.arg))
-		return SKIP_NO;
-	r->bpos += len + 1;
-	r->line++;
-	return SKIP_DONE;
-}
-
-/*
  * line_skip 16 bytes at a time, finding the line end in the same pass, for a line that
  * ends inside the buffer: SKIP_DONE (passed over: bpos and line moved), SKIP_NO (the usual
  * path reads it) or SKIP_UNKNOWN (no line end in the buffer: line_fast reads more).
@@ -553,7 +555,7 @@ line_skip_sse(struct csv_reader *r)
 {
 	const __m128i nlv = _mm_set1_epi8('\n'), qv = _mm_set1_epi8('"');
 	const __m128i cv = _mm_set1_epi8(','), zv = _mm_setzero_si128();
-	const char *s = r->buf + r->bpos;
+	const char *s = r->buf + r->bpos, *e;
 	size_t avail = r->blen - r->bpos, *cp = r->cpos, nc = 0, maxc = r->ncols - 1;
 	size_t i, len, hipos = (size_t)-1;
 	unsigned valid, nl, lim, m, hi;
@@ -568,8 +570,16 @@ line_skip_sse(struct csv_reader *r)
 		lim = nl != 0 ? (nl & -nl) - 1 : valid; /* the bytes before the line end */
 		m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, qv),
 		    _mm_cmpeq_epi8(x, zv))) & lim;
-		if (m != 0)
-			return line_skip_quoted(r); /* (or a NUL: it says no) */
+		if (m != 0) {
+			/* A quote (or a NUL, which it refuses): field by field. */
+			if ((e = memchr(s + i, '\n', avail - i)) == NULL)
+				return SKIP_UNKNOWN;
+			if (!line_skip_quoted(r, s, e))
+				return SKIP_NO;
+			r->bpos += (size_t)(e - s) + 1;
+			r->line++;
+			return SKIP_DONE;
+		}
 		hi = (unsigned)_mm_movemask_epi8(x) & lim;
 		if (hi != 0 && hipos == (size_t)-1)
 			hipos = i + (size_t)__builtin_ctz(hi);
@@ -609,6 +619,7 @@ reader_new(const char *path, size_t bufsize, char **cause)
 {
 	struct csv_reader *r;
 	unsigned char bom[3];
+	struct stat st;
 	ssize_t n;
 	int fd;
 
@@ -630,6 +641,12 @@ reader_new(const char *path, size_t bufsize, char **cause)
 	r->fd = fd;
 	r->path = xstrdup(path);
 	r->bufsize = bufsize ? bufsize : CSV_BUFSIZE;
+	/* A small file gets a small buffer: zeroing a whole CSV_BUFSIZE for a file of a few
+	 * lines was most of an empty sync's time (turnaround benchmark). */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size < r->bufsize / 2 && r->bufsize > CSV_SMALL_BUFSIZE)
+		r->bufsize = (uint64_t)st.st_size * 2 > CSV_SMALL_BUFSIZE ?
+		    (size_t)st.st_size * 2 : CSV_SMALL_BUFSIZE;
 	/* + the NUL after a last line without LF; zeroed so that a load past the data reads
 	 * defined bytes */
 	r->buf = xcalloc(1, r->bufsize + 1 + CSV_SLACK);
@@ -774,7 +791,8 @@ csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 		}
 #endif
 		rv = line_fast(r, false, &s, &len, &next, &nl);
-		if (rv == 1 && len > 0 && tryskip && line_skip(r, s, len)) {
+		if (rv == 1 && len > 0 && tryskip &&
+		    line_skip(r, s, len, next - r->bpos - (nl ? 1 : 0))) {
 			r->bpos = next;
 			if (nl)
 				r->line++;

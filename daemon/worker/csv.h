@@ -43,8 +43,9 @@ int csv_next(struct csv_reader *r, struct csv_row *row, char **cause);
 /*
  * Rows the caller need not see (an incremental sync's rows not after its watermark). With
  * a skip set, csv_next passes over a record without returning it when it is one line
- * (complete in the buffer, without a quote), has exactly the header's number of fields,
- * is valid UTF-8 without NUL, none of the req columns is empty and old() says true for
+ * complete in the buffer (quoted fields allowed, "" escapes too except in column col; no
+ * newline inside quotes), has exactly the header's number of fields, is valid UTF-8
+ * without NUL, none of the req columns is empty and old() says true for the value of
  * column col. Such a record counts as a good row (csv_good_rows) and as skipped
  * (csv_skipped_rows). Any other record takes the usual path, so a bad row is reported
  * exactly as without a skip, whatever its age. csv_next then returns 2 (and no row) after

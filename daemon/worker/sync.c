@@ -35,7 +35,7 @@
  * see the other types).
  *
  * The incremental sync's reader passes over most old rows without splitting them (see
- * csv_skip_set): a one-line row without quotes, well-formed (field count, UTF-8, no NUL,
+ * csv_skip_set): a one-line row, well-formed (field count, quotes, UTF-8, no NUL,
  * required fields present) whose modified_at has the canonical form YYYY-MM-DDTHH:MM:SSZ
  * and compares bytewise <= the watermark's (sync_ts.c). Every other row is split and its
  * modified_at parsed as before, so the outcome is the same as reading every row: the same
