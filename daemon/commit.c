@@ -50,6 +50,9 @@ commit_outq_forget(struct jobsd *jsd, struct outq *q)
 		ipc_writer_destroy(&q->w);
 		q->peerp = NULL;
 	}
+	free(q->marks);
+	q->marks = NULL;
+	q->nmarks = q->capmarks = 0;
 }
 
 /* A commit failed: if the environment panicked, every later call fails too until it is
@@ -98,7 +101,18 @@ commit_send(struct jobsd *jsd, struct outq *q, struct ipc_peer *peer, struct ipc
 		return (ipc_peer_send(peer, w));
 	msgpack_sbuffer_write(&q->w.buf, w->buf.data, w->buf.size);
 	ipc_writer_reset(w);
-	q->need_gen = jsd->gen_written;
+	/* Each message waits only for what was committed before it: a later one must not
+	 * hold back the ones before it (a peer that talks during every flush would starve). */
+	if (q->nmarks > 0 && q->marks[q->nmarks - 1].gen == jsd->gen_written)
+		q->marks[q->nmarks - 1].end = q->w.buf.size;
+	else {
+		if (q->nmarks == q->capmarks) {
+			q->capmarks = q->capmarks ? q->capmarks * 2 : 4;
+			q->marks = xrealloc(q->marks, q->capmarks * sizeof(*q->marks));
+		}
+		q->marks[q->nmarks].gen = jsd->gen_written;
+		q->marks[q->nmarks++].end = q->w.buf.size;
+	}
 	if (!q->queued) {
 		TAILQ_INSERT_TAIL(&jsd->held, q, entry);
 		q->queued = true;
@@ -118,22 +132,55 @@ commit_dirty(struct jobsd *jsd)
 	jsd->gen_written++;
 }
 
+/* Send the first end bytes of q's held output (whole frames), keep the rest. */
+static void
+outq_send_prefix(struct outq *q, size_t end)
+{
+	struct ipc_peer *peer = q->peerp != NULL ? *q->peerp : NULL;
+	struct ipc_writer tmp;
+	size_t rest = q->w.buf.size - end;
+
+	if (peer == NULL) {
+		ipc_writer_reset(&q->w);
+		return;
+	}
+	if (rest == 0) {
+		ipc_peer_send(peer, &q->w);
+		return;
+	}
+	ipc_writer_init(&tmp);
+	msgpack_sbuffer_write(&tmp.buf, q->w.buf.data, end);
+	ipc_peer_send(peer, &tmp);
+	ipc_writer_destroy(&tmp);
+	memmove(q->w.buf.data, q->w.buf.data + end, rest);
+	q->w.buf.size = rest;
+}
+
 /* Send what waited for transitions that are durable now; the rest stays held. */
 static void
 commit_release(struct jobsd *jsd)
 {
 	struct outq *q, *next;
+	size_t i, k;
 
+	if (jsd->log_broken)
+		return; /* not durable: never told (the daemon is stopping) */
 	for (q = TAILQ_FIRST(&jsd->held); q != NULL; q = next) {
 		next = TAILQ_NEXT(q, entry);
-		if (q->need_gen > jsd->gen_durable)
+		for (k = 0; k < q->nmarks && q->marks[k].gen <= jsd->gen_durable; k++)
+			;
+		if (k == 0)
 			continue;
-		TAILQ_REMOVE(&jsd->held, q, entry);
-		q->queued = false;
-		if (q->peerp != NULL && *q->peerp != NULL)
-			ipc_peer_send(*q->peerp, &q->w);
-		else
-			ipc_writer_reset(&q->w);
+		if (k == q->nmarks) {
+			TAILQ_REMOVE(&jsd->held, q, entry);
+			q->queued = false;
+		}
+		outq_send_prefix(q, q->marks[k - 1].end);
+		for (i = k; i < q->nmarks; i++) {
+			q->marks[i - k].gen = q->marks[i].gen;
+			q->marks[i - k].end = q->marks[i].end - q->marks[k - 1].end;
+		}
+		q->nmarks -= k;
 	}
 }
 
@@ -154,7 +201,7 @@ commit_flush(struct jobsd *jsd)
 	uint64_t gen = jsd->gen_written;
 	char *cause = NULL;
 
-	if (jsd->recovering || jsd->store == NULL)
+	if (jsd->recovering || jsd->store == NULL || jsd->log_broken)
 		return (-1); /* held until the store is open again (recovery.c) */
 	if (commit_pending(jsd)) {
 		if (store_log_flush(jsd->store, &cause) != 0) {
@@ -186,8 +233,10 @@ commit_log_fd(struct jobsd *jsd)
 		return (-1);
 	file = ls->st_cur_file;
 	free(ls);
-	if (file == jsd->log_file && (jsd->log_fd != -1 || jsd->log_fd_failed))
+	if (file == jsd->log_file && (jsd->log_fd != -1 || jsd->log_fd_failed) &&
+	    !jsd->log_reopen)
 		return (jsd->log_fd);
+	jsd->log_reopen = false;
 	if (jsd->log_fd != -1)
 		close(jsd->log_fd);
 	jsd->log_fd = -1;
@@ -216,8 +265,14 @@ commit_flushed(int err, void *arg)
 	if (jsd->recovering || jsd->store == NULL)
 		return; /* recovery.c flushes and releases after the reopen */
 	if (err != 0) {
-		jsd->flush_failed = true;
-		commit_failed(jsd, strerror(err));
+		/* After a failed fdatasync the kernel may have dropped the dirty pages: a retry
+		 * could succeed without writing them. Nothing held is ever sent; the daemon
+		 * stops and the next start recovers from what is on disk. */
+		log_warnx("cannot make the job records durable: fdatasync of the log: %s; "
+			  "stopping", strerror(err));
+		jsd->log_broken = true;
+		jsd->exit_code = 1;
+		supervisor_stop(jsd, "the log could not be made durable");
 		return;
 	}
 	if (jsd->gen_flushing > jsd->gen_durable)
@@ -232,7 +287,7 @@ commit_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	struct jobsd *jsd = w->data;
 	int fd;
 
-	if (jsd->recovering || jsd->store == NULL || jsd->flushing)
+	if (jsd->recovering || jsd->store == NULL || jsd->flushing || jsd->log_broken)
 		return;
 	if (!commit_pending(jsd)) {
 		if (!TAILQ_EMPTY(&jsd->held))
@@ -279,6 +334,13 @@ commit_init(struct jobsd *jsd)
 		log_warnx("%s; flushing on the main loop", cause);
 		free(cause);
 	}
+}
+
+void
+commit_forget_log(struct jobsd *jsd)
+{
+	/* commit_log_fd reopens it (never while the flusher uses the descriptor) */
+	jsd->log_reopen = true;
 }
 
 void

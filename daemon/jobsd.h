@@ -46,12 +46,17 @@ struct client;
 
 /* Output held back until the state transitions committed before it are durable (commit.c):
  * one per peer, so that what a peer is sent keeps its order. */
+struct outq_mark {
+	uint64_t gen; /* the bytes of w before end wait for gen_durable >= gen */
+	size_t end;
+};
 struct outq {
 	TAILQ_ENTRY(outq) entry;
 	struct ipc_writer w;
 	struct ipc_peer **peerp; /* the owner's peer pointer (NULL once closed) */
 	bool queued;
-	uint64_t need_gen; /* held until gen_durable reaches this */
+	struct outq_mark *marks; /* in order; the longest durable prefix of w goes out */
+	size_t nmarks, capmarks;
 };
 TAILQ_HEAD(outq_list, outq);
 
@@ -188,6 +193,8 @@ struct jobsd {
 	int log_fd;                /* the current log file, for the flusher */
 	uint32_t log_file;
 	bool log_fd_failed;        /* log_file could not be opened: flush on the loop */
+	bool log_broken;           /* an fdatasync failed: nothing held is released */
+	bool log_reopen;           /* the store was reopened: so is the log file */
 	struct outq_list held;     /* output waiting for a flush */
 	ev_prepare commit_prepare; /* once per loop iteration: start a flush */
 	ev_timer commit_retry;     /* a failed flush is retried */
@@ -251,6 +258,7 @@ void commit_init(struct jobsd *jsd);
 void commit_shutdown(struct jobsd *jsd); /* stops the flusher thread */
 bool commit_pending(const struct jobsd *jsd); /* transitions not yet durable */
 void commit_dirty(struct jobsd *jsd); /* the next flush must be made (after recovery) */
+void commit_forget_log(struct jobsd *jsd); /* the store is reopened: reopen the log file */
 void commit_outq_init(struct outq *q, struct ipc_peer **peerp);
 void commit_outq_forget(struct jobsd *jsd, struct outq *q); /* drop its held output */
 int commit_job_alloc(struct jobsd *jsd, uint64_t *no, char **cause);

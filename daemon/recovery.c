@@ -234,6 +234,7 @@ recovery_reopen(struct jobsd *jsd)
 		return;
 	}
 	/* What was held for clients goes out once the log is flushed in the new env. */
+	commit_forget_log(jsd);
 	commit_dirty(jsd);
 	commit_flush(jsd);
 	log_info("store recovered in %lld ms: %zu job ends recorded, %zu pending; resuming",
