@@ -35,6 +35,9 @@ struct warm_proc {
 	pid_t pid; /* -1: the spawn failed (cause says why) */
 	int fd;    /* the supervisor's end of its socket; -1 once released */
 	char *cause;
+	unsigned gen; /* warm->gen when it was spawned: older ones are released */
+	bool reaped;  /* reaped before the loop saw it arrive (status says how it ended) */
+	int status;
 };
 TAILQ_HEAD(warm_list, warm_proc);
 
@@ -46,6 +49,7 @@ struct warm {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	unsigned requests; /* spawns not yet begun */
+	unsigned gen;      /* bumped by warm_release_all: what was asked before is unwanted */
 	bool quit;
 	char path[PATH_MAX];
 	char data_dir_env[PATH_MAX + 32];
@@ -58,6 +62,8 @@ struct warm {
 	int64_t backoff_until_ms;
 };
 
+static void warm_died(struct jobsd *, pid_t, int);
+
 static void *
 warm_thread(void *arg)
 {
@@ -66,6 +72,7 @@ warm_thread(void *arg)
 	char path[PATH_MAX], denv[PATH_MAX + 32], *cause;
 	const char *envv[3] = {denv, WORKER_WARM_ENV "=1", NULL};
 	char *argv[] = {(char *)"jobsd-worker", NULL};
+	unsigned gen;
 	int sv[2];
 	pid_t pid;
 
@@ -76,10 +83,13 @@ warm_thread(void *arg)
 		if (w->quit)
 			break;
 		w->requests--;
+		gen = w->gen;
 		memcpy(path, w->path, sizeof(path));
 		memcpy(denv, w->data_dir_env, sizeof(denv));
 		pthread_mutex_unlock(&w->mu);
 
+		/* The worker's PR_SET_PDEATHSIG follows this thread, its parent: the thread
+		 * lives until warm_shutdown, after every child is gone or killed. */
 		cause = NULL;
 		pid = -1;
 		sv[0] = -1;
@@ -97,6 +107,7 @@ warm_thread(void *arg)
 		wp->pid = pid;
 		wp->fd = sv[0];
 		wp->cause = cause;
+		wp->gen = gen;
 
 		pthread_mutex_lock(&w->mu);
 		TAILQ_INSERT_TAIL(&w->done, wp, entry);
@@ -190,10 +201,15 @@ warm_async_cb(struct ev_loop *loop, ev_async *a, int revents)
 			warm_free(wp);
 			continue;
 		}
+		if (wp->reaped) { /* gone already (warm_reap found it on its way here) */
+			warm_died(w->jsd, wp->pid, wp->status);
+			warm_free(wp);
+			continue;
+		}
 		TAILQ_INSERT_TAIL(&w->ready, wp, entry);
 		w->nready++;
-		/* no longer wanted (the queue emptied, a stop or a recovery began) */
-		if (w->nready > warm_target(w->jsd))
+		/* no longer wanted (the queue emptied, a stop, a reload or a recovery began) */
+		if (wp->gen != w->gen || w->nready > warm_target(w->jsd))
 			warm_release(w, wp, w->jsd->recovering ? SIGKILL : 0);
 	}
 }
@@ -238,37 +254,56 @@ warm_find(struct warm_list *l, pid_t pid)
 	return (NULL);
 }
 
+/* A warm worker that was not released ended: say so, back off from starting more for a
+ * while (a broken worker binary must not be exec'd in a loop), and failchk as for a
+ * worker (run.c): one that died inside Berkeley DB is cleaned up. */
+static void
+warm_died(struct jobsd *jsd, pid_t pid, int status)
+{
+	struct warm *w = jsd->warm;
+	char desc[128], *cause = NULL;
+
+	if (!WIFSIGNALED(status) && !(WIFEXITED(status) && WEXITSTATUS(status) != 0))
+		return;
+	worker_exit_describe(status, desc, sizeof(desc));
+	log_warnx("a worker started ahead of its job (pid %ld) %s", (long)pid, desc);
+	w->backoff_until_ms = time_monotonic_ms() + WARM_BACKOFF_MS;
+	if (!jsd->stopping && !jsd->recovering && store_failchk(jsd->store, &cause) != 0) {
+		log_warnx("worker %ld died inside the store: %s", (long)pid, cause);
+		free(cause);
+		recovery_begin(jsd, "a worker died inside Berkeley DB");
+	}
+}
+
 bool
 warm_reap(struct jobsd *jsd, pid_t pid, int status)
 {
 	struct warm *w = jsd->warm;
 	struct warm_proc *wp;
-	char desc[128], *cause = NULL;
-	bool abnormal;
+	bool found = false;
 
 	if (w == NULL)
 		return (false);
 	if ((wp = warm_find(&w->ready, pid)) != NULL) {
 		TAILQ_REMOVE(&w->ready, wp, entry);
 		w->nready--;
+		warm_died(jsd, pid, status);
+		warm_free(wp);
 	} else if ((wp = warm_find(&w->released, pid)) != NULL) {
 		TAILQ_REMOVE(&w->released, wp, entry);
 		w->nreleased--;
-	} else
-		return (false);
-	abnormal = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
-	if (abnormal && wp->fd != -1) { /* died on its own, before any job */
-		worker_exit_describe(status, desc, sizeof(desc));
-		log_warnx("a worker started ahead of its job (pid %ld) %s", (long)pid, desc);
+		warm_free(wp);
+	} else {
+		/* Spawned, not yet handed to the loop: warm_async_cb finishes it. */
+		pthread_mutex_lock(&w->mu);
+		if ((wp = warm_find(&w->done, pid)) != NULL) {
+			wp->reaped = true;
+			wp->status = status;
+			found = true;
+		}
+		pthread_mutex_unlock(&w->mu);
+		return (found);
 	}
-	/* As for a worker (run.c): one that died inside Berkeley DB is cleaned up. */
-	if (abnormal && !jsd->stopping && !jsd->recovering &&
-	    store_failchk(jsd->store, &cause) != 0) {
-		log_warnx("worker %ld died inside the store: %s", (long)pid, cause);
-		free(cause);
-		recovery_begin(jsd, "a worker died inside Berkeley DB");
-	}
-	warm_free(wp);
 	recovery_check(jsd); /* a recovery waits for every process of the environment */
 	return (true);
 }
@@ -281,6 +316,13 @@ warm_release_all(struct jobsd *jsd, int sig)
 
 	if (w == NULL)
 		return;
+	/* Spawns asked for and not begun are not wanted any more; those under way are
+	 * released when they arrive (older generation). */
+	pthread_mutex_lock(&w->mu);
+	w->inflight -= w->requests;
+	w->requests = 0;
+	w->gen++;
+	pthread_mutex_unlock(&w->mu);
 	while ((wp = TAILQ_FIRST(&w->ready)) != NULL)
 		warm_release(w, wp, sig);
 	if (sig != 0) {
@@ -372,7 +414,7 @@ warm_shutdown(struct jobsd *jsd)
 	}
 	while ((wp = TAILQ_FIRST(&w->ready)) != NULL) {
 		TAILQ_REMOVE(&w->ready, wp, entry);
-		if (wp->pid > 0)
+		if (wp->pid > 0 && !wp->reaped)
 			kill(wp->pid, SIGKILL);
 		warm_free(wp);
 	}

@@ -29,13 +29,15 @@ struct worker {
 	struct ipc_writer wr;
 	bool gone;   /* the supervisor went away */
 	bool cancel; /* MSG_JOB_CANCEL received */
+	bool idle;   /* started ahead of a job, none given yet: going away is not an error */
 };
 
 static void
 worker_send(struct worker *w)
 {
 	if (!w->gone && ipc_write_all(w->fd, w->wr.buf.data, w->wr.buf.size) == -1) {
-		log_warn("supervisor socket");
+		if (!w->idle)
+			log_warn("supervisor socket");
 		w->gone = true;
 	}
 	ipc_writer_reset(&w->wr);
@@ -319,25 +321,26 @@ main(int argc, char **argv)
 		store = NULL;
 	}
 
+	/* Started ahead of its job (the supervisor's warm.c): wait as long as it takes; a
+	 * closed socket means no job is coming, which is not an error. */
+	warm = getenv(WORKER_WARM_ENV) != NULL;
+	w.idle = warm;
 	pk = ipc_begin(&w.wr, MSG_WORKER_HELLO, 0);
 	msgpack_pack_map(pk, 1);
 	ipc_pack_kv_int(pk, "pid", getpid());
 	ipc_end(&w.wr);
 	worker_send(&w);
+	if (w.gone && warm)
+		goto released;
 	if (w.gone)
 		goto bad_ipc;
 
-	/* Started ahead of its job (the supervisor's warm.c): wait as long as it takes; a
-	 * closed socket means no job is coming, which is not an error. */
-	warm = getenv(WORKER_WARM_ENV) != NULL;
 	rc = ipc_read_msg(w.fd, &w.rd, &m, warm ? -1 : WORKER_START_TIMEOUT_MS, &cause);
 	if (rc == IPC_BAD && warm && w.rd.len == 0) {
 		free(cause);
-		store_close(store);
-		ipc_reader_destroy(&w.rd);
-		ipc_writer_destroy(&w.wr);
-		return (WEXIT_OK);
+		goto released;
 	}
+	w.idle = false;
 	if (rc != IPC_MSG) {
 		log_warnx("no job from the supervisor: %s", cause ? cause : "timed out");
 		goto bad_ipc;
@@ -411,6 +414,14 @@ done:
 	ipc_reader_destroy(&w.rd);
 	ipc_writer_destroy(&w.wr);
 	return w.gone ? WEXIT_BAD_IPC : WEXIT_OK;
+
+released:
+	/* Started ahead of a job that went to another worker, or the daemon stops. */
+	store_close(store);
+	job_free(&job);
+	ipc_reader_destroy(&w.rd);
+	ipc_writer_destroy(&w.wr);
+	return (WEXIT_OK);
 
 bad_ipc:
 	/* Leave the environment the early join entered (its thread slot) before going. */
