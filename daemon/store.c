@@ -455,10 +455,15 @@ store_env_open(struct store *s, char **cause)
 		*cause = store_cause(s, ret, "configure environment in %s", s->data_dir);
 		return (-1);
 	}
-	/* A worker's commits need no flush of their own: the log is shared, and the
-	 * supervisor's durable commit of the job's final state, which follows every commit
-	 * the worker made, flushes it up to and past them (DESIGN: durable before reported). */
-	if (s->role == STORE_WORKER && (ret = env->set_flags(env, DB_TXN_NOSYNC, 1)) != 0) {
+	/* A worker's commits are written to the log file but not flushed by the worker: the
+	 * log is shared, and the supervisor's durable commit of the job's end, which follows
+	 * every commit the worker made, flushes the file up to and past them (DESIGN: durable
+	 * before reported). Written, not left in the shared buffer: an in-place recovery
+	 * (recovery.c) between the worker's exit and that commit replays them from the file.
+	 * Commits that pass DB_TXN_NOSYNC themselves (a sync's batches) stay in the buffer;
+	 * such a job flushes the log before its result (sync.c). */
+	if (s->role == STORE_WORKER &&
+	    (ret = env->set_flags(env, DB_TXN_WRITE_NOSYNC, 1)) != 0) {
 		*cause = store_cause(s, ret, "configure environment in %s", s->data_dir);
 		return (-1);
 	}

@@ -1157,8 +1157,9 @@ with_txn(struct sync_run *sr, uint32_t flags, store_txn_fn fn, const char *what,
 	return -1;
 }
 
-/* The generation commit need not be synchronous; the watermark's is (and it makes every
- * batch before it durable). */
+/* Neither commit is flushed here: the watermark's is written to the log file (the
+ * worker's default, store.c) and made durable, with every batch before it, by the
+ * supervisor's durable commit of the job's end. */
 static int
 sync_begin(struct sync_run *sr, char **error)
 {
@@ -1358,9 +1359,10 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 out:
 	if (res == JOB_RUN_CANCELLED)
 		ctx->was_cancelled = true;
-	/* Make every committed batch durable, whatever the outcome. A job that committed no
-	 * batch skips the flush: the generation it took (DB_TXN_NOSYNC) stamps nothing if
-	 * lost, and the watermark commit is synchronous itself. */
+	/* Write every committed batch out and make it durable, whatever the outcome. A job
+	 * that committed no batch skips the flush: the generation it took (DB_TXN_NOSYNC)
+	 * stamps nothing if lost, and the watermark commit was written to the log file, made
+	 * durable by the supervisor's commit of the job's end (store.c). */
 	if (sr.id != NULL && sr.wrote) {
 		DB_ENV *env = store_env(ctx->store);
 
