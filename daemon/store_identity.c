@@ -123,9 +123,13 @@ identity_close(struct identity *id)
 
 	if (id == NULL)
 		return;
+	/* As store_close_db: a worker leaves the dirty pages in the shared cache (what it
+	 * committed is in the log; checkpoints write them). Syncing them at close was about
+	 * a second of a 1% incremental sync of 1,000,000 owners. */
 	for (i = 0; i < IDENT_TYPE_COUNT; i++) {
 		if (id->db[i] != NULL)
-			id->db[i]->close(id->db[i], 0);
+			id->db[i]->close(id->db[i],
+			    store_role_writes(id->store->role) ? 0 : DB_NOSYNC);
 	}
 	free(id);
 }
