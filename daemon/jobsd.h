@@ -36,6 +36,7 @@
 #define SPAWN_RETRY_S 1.0
 /* A worker that exited but whose socket stays open (a grandchild holds it). */
 #define WORKER_LINGER_MS 2000
+#define WORKER_EXIT_MS 10000 /* from its result to its exit (closing the store) */
 /* jobsd-http: a listener that lived shorter than this crashed early; back off. */
 #define HTTP_EARLY_DEATH_MS 1000
 #define HTTP_RESTART_MIN_MS 200
@@ -106,6 +107,7 @@ struct run {
 	int64_t cpu_ms, max_rss_kb;
 	/* MSG_JOB_RESULT */
 	bool have_result, result_ok, result_cancelled;
+	int64_t result_ms; /* when the result came: the job's end_ms */
 	char *result_error;
 	char *peer_error; /* why the worker's connection was dropped */
 	struct waiter_list waiters;

@@ -282,10 +282,18 @@ on_worker_msg(struct ipc_peer *p, const struct ipc_msg *m, void *arg)
 			return;
 		}
 		r->have_result = true;
+		r->result_ms = time_now_ms();
 		r->result_ok = ok;
 		r->result_cancelled = cancelled;
 		if (ipc_get_str(&m->body, "error", &text, &len) == 0)
 			r->result_error = xstrndup(text, len);
+		/* The job has ended (the worker only closes the store and exits now): its slot
+		 * is free for the next one; its end is recorded once the worker is reaped, and
+		 * a worker that does not exit is killed. */
+		ev_timer_stop(r->jsd->loop, &r->start_timer);
+		ev_timer_set(&r->start_timer, WORKER_EXIT_MS / 1000.0, 0.0);
+		ev_timer_start(r->jsd->loop, &r->start_timer);
+		supervisor_schedule(r->jsd);
 		break;
 	default:
 		run_protocol_error(r, "unexpected message type %u", m->type);
@@ -333,7 +341,10 @@ run_start_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		log_warnx("%s: worker %ld did not say hello within %d ms", job_label(r->job.no),
 			  (long)r->pid, r->jsd->conf.worker_start_timeout_ms);
 		r->start_timed_out = true;
-	} else
+	} else if (r->have_result && !r->peer_closed)
+		log_warnx("%s: worker %ld did not exit within %d ms of its result",
+			  job_label(r->job.no), (long)r->pid, WORKER_EXIT_MS);
+	else
 		log_warnx("%s: worker %ld closed its socket but did not exit",
 			  job_label(r->job.no), (long)r->pid);
 	run_kill(r, SIGKILL);
@@ -393,7 +404,7 @@ run_finish(struct run *r)
 		j->status = JOB_FAILED;
 		job_set_error(j, r->peer_error != NULL ? r->peer_error : desc);
 	}
-	j->end_ms = time_now_ms();
+	j->end_ms = r->have_result ? r->result_ms : time_now_ms();
 	if (j->start_ms != JOB_NULL && j->end_ms < j->start_ms)
 		j->end_ms = j->start_ms;
 	j->cpu_ms = r->cpu_ms;
@@ -405,7 +416,7 @@ run_finish(struct run *r)
 	/* A worker that died may have died inside Berkeley DB: release what it held before
 	 * touching the store (its mutexes could block us); if that is not enough, recover
 	 * in place (recovery.c) and record this end afterwards. */
-	if (abnormal && !r->have_result && !jsd->stopping && !jsd->recovering &&
+	if (abnormal && (!r->have_result || r->killed) && !jsd->stopping && !jsd->recovering &&
 	    store_failchk(jsd->store, &cause) != 0) {
 		log_warnx("worker %ld died inside the store: %s", (long)r->pid, cause);
 		free(cause);

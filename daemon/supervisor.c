@@ -101,18 +101,26 @@ schedule_some(struct jobsd *jsd)
 	if (jsd->stopping || jsd->recovering || ev_is_active(&jsd->retry_timer))
 		return;
 	for (;;) {
-		if (jsd->npending == 0 || jsd->nruns >= (size_t)jsd->conf.max_workers)
+		if (jsd->npending == 0)
 			return;
+		/* A job whose worker has sent its result has ended: its worker is only closing
+		 * the store and exiting, so it holds neither a slot nor its data any more. */
+		running = xcalloc(jsd->nruns + 1, sizeof(*running));
+		nr = 0;
+		TAILQ_FOREACH(r, &jsd->runs, entry) {
+			if (!r->have_result)
+				running[nr++] = r->job.type;
+		}
+		if (nr >= (size_t)jsd->conf.max_workers) {
+			free(running);
+			return;
+		}
 		np = 0;
 		TAILQ_FOREACH(p, &jsd->pending, entry) {
 			if (np == QUEUE_SCAN_MAX)
 				break;
 			pending[np++] = p->job.type;
 		}
-		running = xcalloc(jsd->nruns + 1, sizeof(*running));
-		nr = 0;
-		TAILQ_FOREACH(r, &jsd->runs, entry)
-			running[nr++] = r->job.type;
 		pick = queue_pick(pending, np, running, nr, (size_t)jsd->conf.max_workers);
 		free(running);
 		if (pick < 0)
