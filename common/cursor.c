@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "b64url.h"
 #include "cursor.h"
 
 #define CURSOR_VERSION 1
@@ -22,7 +23,6 @@
 #define FLAG_FROM 0x01
 #define FLAG_TO 0x02
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static void
 put_u64(uint8_t *p, uint64_t v)
@@ -77,9 +77,6 @@ cursor_encode(const uint8_t key[CURSOR_KEY_LEN], const struct job_query *q, char
     size_t outlen)
 {
 	uint8_t raw[CURSOR_RAW_LEN];
-	uint32_t acc = 0;
-	size_t i, n = 0;
-	int bits = 0;
 
 	if (outlen == 0)
 		return;
@@ -92,33 +89,7 @@ cursor_encode(const uint8_t key[CURSOR_KEY_LEN], const struct job_query *q, char
 	put_u64(raw + 28, (uint64_t)q->after_start_ms);
 	if (cursor_mac(key, raw, raw + CURSOR_PAYLOAD_LEN) == -1)
 		return;
-	for (i = 0; i < CURSOR_RAW_LEN; i++) {
-		acc = (acc << 8) | raw[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[n++] = b64url[(acc >> bits) & 0x3f];
-		}
-	}
-	if (bits > 0)
-		out[n++] = b64url[(acc << (6 - bits)) & 0x3f];
-	out[n] = '\0';
-}
-
-static int
-b64url_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	if (c == '-')
-		return (62);
-	if (c == '_')
-		return (63);
-	return (-1);
+	b64url_encode(raw, CURSOR_RAW_LEN, out);
 }
 
 int
@@ -126,24 +97,10 @@ cursor_decode(const uint8_t key[CURSOR_KEY_LEN], const char *s, size_t len,
     struct job_query *q)
 {
 	uint8_t raw[CURSOR_RAW_LEN], mac[CURSOR_MAC_LEN], want[19];
-	uint32_t acc = 0;
-	size_t i, n = 0;
-	int bits = 0, v;
 
 	if (s == NULL || len != CURSOR_B64_LEN)
 		return (-1);
-	for (i = 0; i < len; i++) {
-		if ((v = b64url_value(s[i])) == -1)
-			return (-1);
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			raw[n++] = (uint8_t)(acc >> bits);
-		}
-	}
-	/* The unused low bits of the last character must be zero (one spelling only). */
-	if (n != CURSOR_RAW_LEN || (acc & ((1u << bits) - 1)) != 0)
+	if (b64url_decode(s, len, raw, sizeof(raw)) != CURSOR_RAW_LEN)
 		return (-1);
 	if (cursor_mac(key, raw, mac) == -1 ||
 	    CRYPTO_memcmp(mac, raw + CURSOR_PAYLOAD_LEN, CURSOR_MAC_LEN) != 0)

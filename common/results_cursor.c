@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "b64url.h"
 #include "log.h"
 #include "results_cursor.h"
 
@@ -20,7 +21,6 @@
 #define RC_MAC_LEN 16
 #define RC_DOMAIN "jobsd-results"
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static int
 rc_mac(const uint8_t key[CURSOR_KEY_LEN], const char *resource, const char *filter,
@@ -57,9 +57,7 @@ results_cursor_encode(const uint8_t key[CURSOR_KEY_LEN], const char *resource,
 		      const char *filter, const char *last, size_t lastlen)
 {
 	uint8_t *raw;
-	size_t rawlen = 1 + lastlen + RC_MAC_LEN, i, n = 0;
-	uint32_t acc = 0;
-	int bits = 0;
+	size_t rawlen = 1 + lastlen + RC_MAC_LEN;
 	char *out;
 
 	if (lastlen > RESULTS_CURSOR_KEY_MAX)
@@ -72,36 +70,10 @@ results_cursor_encode(const uint8_t key[CURSOR_KEY_LEN], const char *resource,
 		free(raw);
 		return (NULL);
 	}
-	out = xmalloc((rawlen * 8 + 5) / 6 + 1);
-	for (i = 0; i < rawlen; i++) {
-		acc = (acc << 8) | raw[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[n++] = b64url[(acc >> bits) & 0x3f];
-		}
-	}
-	if (bits > 0)
-		out[n++] = b64url[(acc << (6 - bits)) & 0x3f];
-	out[n] = '\0';
+	out = xmalloc(B64URL_LEN(rawlen) + 1);
+	b64url_encode(raw, rawlen, out);
 	free(raw);
 	return (out);
-}
-
-static int
-b64url_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	if (c == '-')
-		return (62);
-	if (c == '_')
-		return (63);
-	return (-1);
 }
 
 int
@@ -110,27 +82,18 @@ results_cursor_decode(const uint8_t key[CURSOR_KEY_LEN], const char *resource,
 		      size_t *lastlen)
 {
 	uint8_t *raw, mac[RC_MAC_LEN];
-	size_t maxraw = 1 + RESULTS_CURSOR_KEY_MAX + RC_MAC_LEN, i, n = 0, klen;
-	uint32_t acc = 0;
-	int bits = 0, v;
+	size_t maxraw = 1 + RESULTS_CURSOR_KEY_MAX + RC_MAC_LEN, n, klen;
+	ssize_t got;
 
 	*last = NULL;
 	*lastlen = 0;
-	if (s == NULL || len == 0 || len > (maxraw * 8 + 5) / 6 || len % 4 == 1)
+	if (s == NULL || len == 0 || len > B64URL_LEN(maxraw) || len % 4 == 1)
 		return (-1);
 	raw = xmalloc(len);
-	for (i = 0; i < len; i++) {
-		if ((v = b64url_value(s[i])) == -1)
-			goto bad;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			raw[n++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if ((acc & ((1u << bits) - 1)) != 0 || n < 1 + RC_MAC_LEN || raw[0] != RC_VERSION)
+	got = b64url_decode(s, len, raw, len);
+	if (got < (ssize_t)(1 + RC_MAC_LEN) || raw[0] != RC_VERSION)
 		goto bad;
+	n = (size_t)got;
 	klen = n - 1 - RC_MAC_LEN;
 	if (rc_mac(key, resource, filter, raw + 1, klen, mac) != 0 ||
 	    CRYPTO_memcmp(mac, raw + 1 + klen, RC_MAC_LEN) != 0)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64url.h"
 #include "cursor.h"
 
 static uint8_t key[CURSOR_KEY_LEN];
@@ -278,6 +279,44 @@ START_TEST(test_small_buffer)
 }
 END_TEST
 
+/* RFC 4648's test vectors (section 10), in the URL alphabet without padding. */
+START_TEST(test_b64url_vectors)
+{
+	static const char *const plain[] = {"f", "fo", "foo", "foob", "fooba", "foobar"};
+	static const char *const coded[] = {"Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+	const uint8_t bin[] = {0xfb, 0xff, 0xbf};
+	uint8_t back[16];
+	char out[16];
+	size_t i;
+
+	for (i = 0; i < 6; i++) {
+		ck_assert_uint_eq(b64url_encode((const uint8_t *)plain[i], strlen(plain[i]), out),
+				  strlen(coded[i]));
+		ck_assert_str_eq(out, coded[i]);
+		ck_assert_int_eq(b64url_decode(coded[i], strlen(coded[i]), back, sizeof(back)),
+				 (ssize_t)strlen(plain[i]));
+		ck_assert(memcmp(back, plain[i], strlen(plain[i])) == 0);
+	}
+	/* the two characters that differ from standard base64: 0xfb 0xff 0xbf is "-_-_" */
+	b64url_encode(bin, sizeof(bin), out);
+	ck_assert_str_eq(out, "-_-_");
+	ck_assert_int_eq(B64URL_LEN(6), 8);
+}
+END_TEST
+
+START_TEST(test_b64url_refuses)
+{
+	uint8_t back[16];
+
+	ck_assert_int_eq(b64url_decode("Zm9+", 4, back, sizeof(back)), -1); /* standard '+' */
+	ck_assert_int_eq(b64url_decode("Zm9v=", 5, back, sizeof(back)), -1); /* padding */
+	ck_assert_int_eq(b64url_decode("Zh", 2, back, sizeof(back)), -1);   /* "f" spelled twice */
+	ck_assert_int_eq(b64url_decode("Zm9vYmFy", 8, back, 5), -1);        /* 6 bytes in 5 */
+	ck_assert_int_eq(b64url_decode("Zm9vYmFy", 8, back, 6), 6);
+	ck_assert_int_eq(b64url_decode("", 0, back, sizeof(back)), 0);
+}
+END_TEST
+
 Suite *cursor_suite(void);
 
 Suite *
@@ -295,6 +334,8 @@ cursor_suite(void)
 	tcase_add_test(tc, test_lengths);
 	tcase_add_test(tc, test_garbage);
 	tcase_add_test(tc, test_small_buffer);
+	tcase_add_test(tc, test_b64url_vectors);
+	tcase_add_test(tc, test_b64url_refuses);
 	suite_add_tcase(s, tc);
 	return (s);
 }
