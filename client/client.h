@@ -76,6 +76,11 @@ int cmd_run(struct ctl *c, int argc, char **argv);
 void cmd_usage(FILE *f);
 /* Connect c->rpc if not yet; on failure reports (human and --json) and returns -1. */
 int cmd_connect(struct ctl *c);
+/* Wait for the reply of the request begun with rpc_begin: 0 with *body, or the exit code
+ * after reporting the failure (what: the id it is about, or NULL). */
+int cmd_call(struct ctl *c, const char *what, int timeout_ms, const msgpack_object **body);
+/* Report a reply that does not have the expected shape; the exit code. */
+int cmd_bad_reply(struct ctl *c, const char *why);
 
 /* output.c */
 /* "450ms", "12s", "1m 12s", "2h 03m 04s", "3d 04h 05m". */

@@ -227,8 +227,8 @@ cmd_connect(struct ctl *c)
 
 /* Send the request begun on c->rpc and wait. 0 with *body; JOBCTL_EXIT_ERROR after
  * reporting a FAIL (about what) or a transport error. */
-static int
-call(struct ctl *c, const char *what, int timeout_ms, const msgpack_object **body)
+int
+cmd_call(struct ctl *c, const char *what, int timeout_ms, const msgpack_object **body)
 {
 	struct rpc_fail fail;
 	char *cause = NULL;
@@ -246,8 +246,8 @@ call(struct ctl *c, const char *what, int timeout_ms, const msgpack_object **bod
 	return (JOBCTL_EXIT_ERROR);
 }
 
-static int
-bad_reply(struct ctl *c, const char *why)
+int
+cmd_bad_reply(struct ctl *c, const char *why)
 {
 	out_error(c, "malformed reply from jobsd: %s", why);
 	return (JOBCTL_EXIT_ERROR);
@@ -263,9 +263,9 @@ reply_job(struct ctl *c, const msgpack_object *body, struct job *j)
 
 	job_init(j);
 	if ((o = ipc_get(body, "job")) == NULL)
-		return (bad_reply(c, "no job"));
+		return (cmd_bad_reply(c, "no job"));
 	if (job_unpack(o, j, &cause) == -1) {
-		rv = bad_reply(c, cause);
+		rv = cmd_bad_reply(c, cause);
 		free(cause);
 		return (rv);
 	}
@@ -285,14 +285,14 @@ reply_jobs(struct ctl *c, const msgpack_object *body, struct job **jobs, size_t 
 	*jobs = NULL;
 	*n = 0;
 	if ((o = ipc_get(body, "jobs")) == NULL || o->type != MSGPACK_OBJECT_ARRAY)
-		return (bad_reply(c, "no jobs"));
+		return (cmd_bad_reply(c, "no jobs"));
 	js = xcalloc(o->via.array.size + 1, sizeof(*js));
 	for (i = 0; i < o->via.array.size; i++) {
 		if (job_unpack(&o->via.array.ptr[i], &js[i], &cause) == -1) {
 			for (k = 0; k < i; k++)
 				job_free(&js[k]);
 			free(js);
-			rv = bad_reply(c, cause);
+			rv = cmd_bad_reply(c, cause);
 			free(cause);
 			return (rv);
 		}
@@ -325,7 +325,7 @@ request_job(struct ctl *c, enum msg_type type, const char *id, int timeout_ms, s
 	pk = rpc_begin(c->rpc, type);
 	msgpack_pack_map(pk, 1);
 	ipc_pack_kv_str(pk, "id", id);
-	if ((rv = call(c, id, timeout_ms, &body)) != 0)
+	if ((rv = cmd_call(c, id, timeout_ms, &body)) != 0)
 		return (rv);
 	return (reply_job(c, body, j));
 }
@@ -419,13 +419,13 @@ cmd_list(struct ctl *c, int argc, char **argv)
 		ipc_pack_kv_int(pk, "first", first);
 	if (after != NULL)
 		ipc_pack_kv_str(pk, "after", after);
-	if ((rv = call(c, NULL, JOBCTL_TIMEOUT_MS, &body)) != 0)
+	if ((rv = cmd_call(c, NULL, JOBCTL_TIMEOUT_MS, &body)) != 0)
 		return (rv);
 	if ((rv = reply_jobs(c, body, &jobs, &n)) != 0)
 		return (rv);
 	if (ipc_get_bool(body, "has_next", &has_next) == -1) {
 		free_jobs(jobs, n);
-		return (bad_reply(c, "has_next"));
+		return (cmd_bad_reply(c, "has_next"));
 	}
 	if (ipc_get_str(body, "end_cursor", &cursor, &cursor_len) != 0)
 		cursor = NULL;
@@ -550,7 +550,7 @@ cmd_running(struct ctl *c, int argc, char **argv)
 	if (cmd_connect(c) == -1)
 		return (JOBCTL_EXIT_ERROR);
 	msgpack_pack_map(rpc_begin(c->rpc, MSG_CTL_RUNNING), 0);
-	if ((rv = call(c, NULL, JOBCTL_TIMEOUT_MS, &body)) != 0)
+	if ((rv = cmd_call(c, NULL, JOBCTL_TIMEOUT_MS, &body)) != 0)
 		return (rv);
 	if ((rv = reply_jobs(c, body, &jobs, &n)) != 0)
 		return (rv);
@@ -750,7 +750,7 @@ cmd_submit(struct ctl *c, int argc, char **argv)
 			ipc_pack_str(pk, eq + 1);
 		}
 	}
-	if ((rv = call(c, NULL, JOBCTL_TIMEOUT_MS, &body)) != 0)
+	if ((rv = cmd_call(c, NULL, JOBCTL_TIMEOUT_MS, &body)) != 0)
 		return (rv);
 	if ((rv = reply_job(c, body, &j)) != 0)
 		return (rv);
@@ -800,10 +800,10 @@ cmd_log(struct ctl *c, int argc, char **argv)
 	pk = rpc_begin(c->rpc, MSG_CTL_LOG);
 	msgpack_pack_map(pk, 1);
 	ipc_pack_kv_str(pk, "id", id);
-	if ((rv = call(c, id, JOBCTL_TIMEOUT_MS, &body)) != 0)
+	if ((rv = cmd_call(c, id, JOBCTL_TIMEOUT_MS, &body)) != 0)
 		return (rv);
 	if ((lines = ipc_get(body, "lines")) == NULL || lines->type != MSGPACK_OBJECT_ARRAY)
-		return (bad_reply(c, "no lines"));
+		return (cmd_bad_reply(c, "no lines"));
 
 	if (c->json) {
 		g = out_json_new();
@@ -873,10 +873,10 @@ token_create(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 	msgpack_pack_map(pk, 2);
 	ipc_pack_kv_str(pk, "name", pos[0]);
 	ipc_pack_kv_str(pk, "role", role);
-	if ((rv = call(c, pos[0], JOBCTL_TIMEOUT_MS, &body)) != 0)
+	if ((rv = cmd_call(c, pos[0], JOBCTL_TIMEOUT_MS, &body)) != 0)
 		return (rv);
 	if (ipc_get_str(body, "token", &token, &tlen) != 0 || tlen == 0)
-		return (bad_reply(c, "no token"));
+		return (cmd_bad_reply(c, "no token"));
 	if (ipc_get_strbuf(body, "name", name, sizeof(name)) != 0)
 		snprintf(name, sizeof(name), "%s", pos[0]);
 	if (ipc_get_strbuf(body, "role", rname, sizeof(rname)) != 0)
@@ -916,10 +916,10 @@ token_list(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 	if (cmd_connect(c) == -1)
 		return (JOBCTL_EXIT_ERROR);
 	msgpack_pack_map(rpc_begin(c->rpc, MSG_CTL_TOKEN_LIST), 0);
-	if ((rv = call(c, NULL, JOBCTL_TIMEOUT_MS, &body)) != 0)
+	if ((rv = cmd_call(c, NULL, JOBCTL_TIMEOUT_MS, &body)) != 0)
 		return (rv);
 	if ((toks = ipc_get(body, "tokens")) == NULL || toks->type != MSGPACK_OBJECT_ARRAY)
-		return (bad_reply(c, "no tokens"));
+		return (cmd_bad_reply(c, "no tokens"));
 	if (c->json) {
 		g = out_json_new();
 		yajl_gen_map_open(g);
@@ -976,7 +976,7 @@ token_revoke(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 	pk = rpc_begin(c->rpc, MSG_CTL_TOKEN_REVOKE);
 	msgpack_pack_map(pk, 1);
 	ipc_pack_kv_str(pk, "name", pos[0]);
-	if ((rv = call(c, pos[0], JOBCTL_TIMEOUT_MS, &body)) != 0)
+	if ((rv = cmd_call(c, pos[0], JOBCTL_TIMEOUT_MS, &body)) != 0)
 		return (rv);
 	if (!c->json) /* like a REST DELETE, --json prints nothing */
 		fprintf(c->out, "revoked token '%s'\n", pos[0]);
@@ -1020,7 +1020,7 @@ cmd_ping(struct ctl *c, int argc, char **argv)
 	if (cmd_connect(c) == -1)
 		return (JOBCTL_EXIT_ERROR);
 	msgpack_pack_map(rpc_begin(c->rpc, MSG_CTL_PING), 0);
-	if ((rv = call(c, NULL, JOBCTL_TIMEOUT_MS, &body)) != 0)
+	if ((rv = cmd_call(c, NULL, JOBCTL_TIMEOUT_MS, &body)) != 0)
 		return (rv);
 	(void)ipc_get_int(body, "pid", &pid);
 	if (ipc_get_strbuf(body, "version", version, sizeof(version)) != 0)

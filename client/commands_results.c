@@ -126,10 +126,8 @@ static int
 request(struct ctl *c, const char *resource, const char *id, const char *fk, const char *fv,
 	const char *fk2, const char *fv2, const struct opts *o, const msgpack_object **body)
 {
-	struct rpc_fail fail;
 	msgpack_packer *pk;
-	char *cause = NULL;
-	int rv, n;
+	int n;
 
 	if (cmd_connect(c) == -1)
 		return (JOBCTL_EXIT_ERROR);
@@ -148,23 +146,7 @@ request(struct ctl *c, const char *resource, const char *id, const char *fk, con
 		ipc_pack_kv_int(pk, "first", o->first);
 	if (o->after != NULL)
 		ipc_pack_kv_str(pk, "after", o->after);
-	rv = rpc_call(c->rpc, JOBCTL_TIMEOUT_MS, body, &fail, &cause);
-	if (rv == 0)
-		return (0);
-	if (rv == 1)
-		out_fail(c, id, &fail);
-	else {
-		out_error(c, "%s", cause);
-		free(cause);
-	}
-	return (JOBCTL_EXIT_ERROR);
-}
-
-static int
-bad_reply(struct ctl *c, const char *why)
-{
-	out_error(c, "malformed reply from jobsd: %s", why);
-	return (JOBCTL_EXIT_ERROR);
+	return (cmd_call(c, id, JOBCTL_TIMEOUT_MS, body));
 }
 
 /* An item {id: str, value: map}: 0 with its parts. */
@@ -186,13 +168,13 @@ page_parse(struct ctl *c, const msgpack_object *body, struct page *p)
 
 	memset(p, 0, sizeof(*p));
 	if ((it = ipc_get(body, "items")) == NULL || it->type != MSGPACK_OBJECT_ARRAY)
-		return (bad_reply(c, "no items"));
+		return (cmd_bad_reply(c, "no items"));
 	for (i = 0; i < it->via.array.size; i++) {
 		if (item_parts(&it->via.array.ptr[i], &id, &idlen, &v) != 0)
-			return (bad_reply(c, "item"));
+			return (cmd_bad_reply(c, "item"));
 	}
 	if (ipc_get_bool(body, "has_next", &p->has_next) == -1)
-		return (bad_reply(c, "has_next"));
+		return (cmd_bad_reply(c, "has_next"));
 	if (ipc_get_str(body, "end_cursor", &cur, &len) == 0)
 		p->end_cursor = xstrndup(cur, len);
 	p->items = it;
@@ -407,7 +389,7 @@ one(struct ctl *c, const char *resource, const char *id, bool print)
 	if ((rv = request(c, resource, id, NULL, NULL, NULL, NULL, &none, &body)) != 0)
 		return (rv);
 	if ((item = ipc_get(body, "item")) == NULL || item_parts(item, &rid, &ridlen, &v) != 0)
-		return (bad_reply(c, "no item"));
+		return (cmd_bad_reply(c, "no item"));
 	if (!print)
 		return (0);
 	if (c->json) {
