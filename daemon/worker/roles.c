@@ -515,6 +515,26 @@ seek_stream(void *arg, uint64_t pos)
 		r->ctx->processed += r->roles[i].n;
 }
 
+/* One merge pass over db: the roles (next_role) or the members (next_member) streamed
+ * from the start, with the shared tell/seek for resuming after a batch. */
+static void
+merge_pass(struct ru_merge *mg, struct roles_run *r, DB *db, bool members,
+    bool with_outcome)
+{
+	memset(mg, 0, sizeof *mg);
+	mg->ctx = r->ctx;
+	mg->db = db;
+	mg->what = members ? RES_DB_ROLE_MEMBERS : RES_DB_ROLES;
+	mg->next = members ? next_member : next_role;
+	if (with_outcome)
+		mg->outcome = members ? member_outcome : role_outcome;
+	mg->tell = tell_stream;
+	mg->seek = seek_stream;
+	mg->arg = r;
+	r->cur_role = 0;
+	r->cur_member = 0;
+}
+
 static int
 write_results(struct roles_run *r, char **error)
 {
@@ -530,34 +550,14 @@ write_results(struct roles_run *r, char **error)
 		goto out;
 
 	job_ctx_step(ctx, "Comparing role members");
-	memset(&mg, 0, sizeof mg);
-	mg.ctx = ctx;
-	mg.db = members;
-	mg.what = RES_DB_ROLE_MEMBERS;
+	merge_pass(&mg, r, members, true, true);
 	mg.dry = true;
-	mg.next = next_member;
-	mg.outcome = member_outcome;
-	mg.tell = tell_stream;
-	mg.seek = seek_stream;
-	mg.arg = r;
-	r->cur_role = 0;
-	r->cur_member = 0;
 	r->members_base = -1;
 	if ((res = ru_merge_run(&mg, error)) != JOB_RUN_OK)
 		goto out;
 
 	job_ctx_step(ctx, "Writing roles");
-	memset(&mg, 0, sizeof mg);
-	mg.ctx = ctx;
-	mg.db = roles;
-	mg.what = RES_DB_ROLES;
-	mg.next = next_role;
-	mg.outcome = role_outcome;
-	mg.tell = tell_stream;
-	mg.seek = seek_stream;
-	mg.arg = r;
-	r->cur_role = 0;
-	r->cur_member = 0;
+	merge_pass(&mg, r, roles, false, true);
 	res = ru_merge_run(&mg, error);
 	same = 0;
 	for (size_t i = 0; i < r->nroles; i++)
@@ -570,16 +570,7 @@ write_results(struct roles_run *r, char **error)
 		goto out;
 
 	job_ctx_step(ctx, "Writing role members");
-	memset(&mg, 0, sizeof mg);
-	mg.ctx = ctx;
-	mg.db = members;
-	mg.what = RES_DB_ROLE_MEMBERS;
-	mg.next = next_member;
-	mg.tell = tell_stream;
-	mg.seek = seek_stream;
-	mg.arg = r;
-	r->cur_role = 0;
-	r->cur_member = 0;
+	merge_pass(&mg, r, members, true, false);
 	for (size_t i = 0; i < r->nroles; i++) /* owners in no role: placed already */
 		ctx->processed -= r->roles[i].n;
 	ctx->processed += r->m.nowners;
