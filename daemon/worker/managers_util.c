@@ -592,26 +592,41 @@ res_open(struct store *s, const char *name, DB **db, char **cause)
 	return store_db_open(s, name, DB_BTREE, 0, db, cause);
 }
 
-int
-res_get(DB *db, DB_TXN *txn, const char *key, void **data, size_t *len, char **cause)
+/* A result key as a DBT (the key's bytes, no NUL). */
+static void
+key_dbt(DBT *k, const char *key)
 {
-	DBT k, v;
-	int ret;
+	memset(k, 0, sizeof *k);
+	k->data = (void *)(uintptr_t)key;
+	k->size = (u_int32_t)strlen(key);
+}
 
-	memset(&k, 0, sizeof k);
-	memset(&v, 0, sizeof v);
-	k.data = (void *)(uintptr_t)key;
-	k.size = (u_int32_t)strlen(key);
-	v.flags = DB_DBT_MALLOC;
-	ret = db->get(db, txn, &k, &v, 0);
+/* 0, STORE_NOTFOUND, MU_RETRY (deadlock: the caller retries the transaction), or -1 with
+ * *cause naming the operation and the key. */
+static int
+res_status(int ret, const char *op, const char *key, char **cause)
+{
+	if (ret == 0)
+		return 0;
 	if (ret == DB_NOTFOUND)
 		return STORE_NOTFOUND;
 	if (ret == DB_LOCK_DEADLOCK)
 		return MU_RETRY;
-	if (ret != 0) {
-		*cause = xasprintf("get %s: %s", key, db_strerror(ret));
-		return -1;
-	}
+	*cause = xasprintf("%s %s: %s", op, key, db_strerror(ret));
+	return -1;
+}
+
+int
+res_get(DB *db, DB_TXN *txn, const char *key, void **data, size_t *len, char **cause)
+{
+	DBT k, v;
+	int rc;
+
+	key_dbt(&k, key);
+	memset(&v, 0, sizeof v);
+	v.flags = DB_DBT_MALLOC;
+	if ((rc = res_status(db->get(db, txn, &k, &v, 0), "get", key, cause)) != 0)
+		return rc;
 	*data = v.data;
 	*len = v.size;
 	return 0;
@@ -621,42 +636,21 @@ int
 res_put(DB *db, DB_TXN *txn, const char *key, const struct resw *w, char **cause)
 {
 	DBT k, v;
-	int ret;
 
-	memset(&k, 0, sizeof k);
+	key_dbt(&k, key);
 	memset(&v, 0, sizeof v);
-	k.data = (void *)(uintptr_t)key;
-	k.size = (u_int32_t)strlen(key);
 	v.data = w->buf.data;
 	v.size = (u_int32_t)w->buf.size;
-	if ((ret = db->put(db, txn, &k, &v, 0)) == DB_LOCK_DEADLOCK)
-		return MU_RETRY;
-	if (ret != 0) {
-		*cause = xasprintf("put %s: %s", key, db_strerror(ret));
-		return -1;
-	}
-	return 0;
+	return res_status(db->put(db, txn, &k, &v, 0), "put", key, cause);
 }
 
 int
 res_del(DB *db, DB_TXN *txn, const char *key, char **cause)
 {
 	DBT k;
-	int ret;
 
-	memset(&k, 0, sizeof k);
-	k.data = (void *)(uintptr_t)key;
-	k.size = (u_int32_t)strlen(key);
-	ret = db->del(db, txn, &k, 0);
-	if (ret == DB_NOTFOUND)
-		return STORE_NOTFOUND;
-	if (ret == DB_LOCK_DEADLOCK)
-		return MU_RETRY;
-	if (ret != 0) {
-		*cause = xasprintf("delete %s: %s", key, db_strerror(ret));
-		return -1;
-	}
-	return 0;
+	key_dbt(&k, key);
+	return res_status(db->del(db, txn, &k, 0), "delete", key, cause);
 }
 
 int
