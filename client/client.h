@@ -107,5 +107,7 @@ void out_json_error(FILE *f, const struct rpc_fail *fail);
 void out_fail(struct ctl *c, const char *what, const struct rpc_fail *fail);
 /* Report a local/transport error the same way (code "unavailable", status 503). */
 void out_error(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* " WORD": a space, then v quoted for a POSIX shell when it needs it (for "more:" hints). */
+void out_shell_word(FILE *f, const char *v);
 
 #endif

@@ -348,26 +348,8 @@ print_job_json(struct ctl *c, const struct job *j, enum job_json_kind kind)
 static void
 print_opt(FILE *f, const char *opt, const char *v)
 {
-	const char *p;
-	bool plain = *v != '\0';
-
-	for (p = v; *p != '\0' && plain; p++)
-		plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-			       "_.:+-=/@%,",
-			       *p) != NULL;
-	fprintf(f, " %s ", opt);
-	if (plain) {
-		fputs(v, f);
-		return;
-	}
-	fputc('\'', f);
-	for (p = v; *p != '\0'; p++) {
-		if (*p == '\'')
-			fputs("'\\''", f);
-		else
-			fputc(*p, f);
-	}
-	fputc('\'', f);
+	fprintf(f, " %s", opt);
+	out_shell_word(f, v);
 }
 
 static int

@@ -295,48 +295,22 @@ table(FILE *f, const msgpack_object *items, const struct col *cols, size_t ncols
 	}
 }
 
-/* " value", quoted for a POSIX shell when it needs it. */
-static void
-put_arg(FILE *f, const char *v)
-{
-	const char *p;
-	bool plain = *v != '\0';
-
-	for (p = v; *p != '\0' && plain; p++)
-		plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-			       "_.:+-=/@%,",
-			       *p) != NULL;
-	fputc(' ', f);
-	if (plain) {
-		fputs(v, f);
-		return;
-	}
-	fputc('\'', f);
-	for (p = v; *p != '\0'; p++) {
-		if (*p == '\'')
-			fputs("'\\''", f);
-		else
-			fputc(*p, f);
-	}
-	fputc('\'', f);
-}
-
 /* "more: jobctl NAME [ARG] [--opt value]... --after CURSOR" */
 static void
 more_hint(FILE *f, const char *name, const char *pos, const struct opts *o, const char *cur)
 {
 	fprintf(f, "more: jobctl %s", name);
 	if (pos != NULL)
-		put_arg(f, pos);
+		out_shell_word(f, pos);
 	if (o->members)
 		fprintf(f, " --members");
 	if (o->policy != NULL) {
 		fprintf(f, " --policy");
-		put_arg(f, o->policy);
+		out_shell_word(f, o->policy);
 	}
 	if (o->kind != NULL) {
 		fprintf(f, " --kind");
-		put_arg(f, o->kind);
+		out_shell_word(f, o->kind);
 	}
 	if (o->limit != NULL)
 		fprintf(f, " --limit %lld", o->first);

@@ -362,3 +362,28 @@ out_error(struct ctl *c, const char *fmt, ...)
 		out_json_error(c->out, &fail);
 	}
 }
+
+void
+out_shell_word(FILE *f, const char *v)
+{
+	const char *p;
+	bool plain = *v != '\0';
+
+	for (p = v; *p != '\0' && plain; p++)
+		plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			       "_.:+-=/@%,",
+			       *p) != NULL;
+	fputc(' ', f);
+	if (plain) {
+		fputs(v, f);
+		return;
+	}
+	fputc('\'', f);
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('\'', f);
+}
