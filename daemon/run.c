@@ -78,7 +78,13 @@ run_send_start(struct run *r)
 		ipc_writer_reset(&jsd->w);
 		return (-1);
 	}
-	return (commit_send(jsd, &r->out, r->peer, &jsd->w));
+	/* Not held for the flush of the job's running transition, unlike what reports a
+	 * transition (commit.c): the START reports nothing, and whatever the worker commits
+	 * follows that transition in the log. A crash cannot keep the job's writes and lose
+	 * its start: a flush, a page write-back and recovery all keep a prefix of the log. */
+	if (r->peer == NULL || r->out.queued)
+		return (commit_send(jsd, &r->out, r->peer, &jsd->w));
+	return (ipc_peer_send(r->peer, &jsd->w));
 }
 
 int
