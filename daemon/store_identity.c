@@ -7,7 +7,7 @@
 #include "log.h"
 #include "store_internal.h"
 
-#define IDENT_PAGESIZE 16384 /* for databases created from now on */
+#define IDENT_PAGESIZE 4096 /* for databases created from now on */
 
 static const char *const db_names[IDENT_TYPE_COUNT] = {
 	"applications", "owners", "accounts", "groups", "memberships",
@@ -45,9 +45,11 @@ ident_type_parse_singular(const char *s)
 	return -1;
 }
 
-/* Like store_db_open, with IDENT_PAGESIZE pages when the file is created: a full sync
- * reads every page of a type twice and a bigger page is one cache buffer and one read
- * instead of four. */
+/* Like store_db_open, with IDENT_PAGESIZE pages when the file is created. An incremental
+ * sync changes records spread over the whole key space, and every page it touches is read
+ * in, checksummed and written back whole: 4 KiB pages made the 1% incremental of the
+ * 1,000,000-owner set 28% faster than 16 KiB ones (3.6 -> 2.6 s, same full sync; the
+ * unchanged re-sync, which reads every page, 10 -> 13 s; 2 KiB: 23 s). */
 static int
 ident_db_open(struct store *s, const char *name, DB **out, char **cause)
 {
