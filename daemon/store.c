@@ -509,7 +509,8 @@ store_open(const char *data_dir, enum store_role role, struct store **out, char 
 		c = xasprintf("%s: lock: %s", data_dir, strerror(errno));
 		goto fail;
 	}
-	if (store_load_key(s, &c) != 0)
+	/* Workers never sign a cursor: they do not read the key (least privilege). */
+	if (role != STORE_WORKER && store_load_key(s, &c) != 0)
 		goto fail;
 	if (store_open_dbs(s, &c) != 0)
 		goto fail;

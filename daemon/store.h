@@ -43,7 +43,7 @@ int store_checkpoint(struct store *s);
  * process dead inside Berkeley DB)? Every later call fails until recovery (recovery.c). */
 bool store_panicked(struct store *s);
 /* The per-installation 32-byte secret that binds pagination cursors (created 0600 on the
- * first supervisor start, read by every role). */
+ * first supervisor start, read by every role but the worker's, where it is all zeros). */
 const uint8_t *store_cursor_key(const struct store *s);
 
 /* Open (creating when the role writes) a database of the environment, for identity data:
