@@ -26,7 +26,7 @@
 #define CSV_MAX_FIELDS 4096
 #define CSV_COUNT_BUFSIZE (1u << 20) /* the counting pass reads 1 MiB at a time */
 #define CSV_SLACK 16 /* bytes after the buffer a 16-byte load may read (ignored) */
-#define CSV_SMALL_BUFSIZE (64u * 1024) /* the least buffer for a small file */
+#define CSV_SMALL_BUFSIZE 4096u /* the least buffer for a small file: one page */
 
 struct csv_reader {
 	int fd;
