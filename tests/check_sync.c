@@ -746,6 +746,156 @@ START_TEST(incremental_cancel_while_skipping)
 }
 END_TEST
 
+/*
+ * The files of the counting tests: each row carries a 1000-byte note, so that a few
+ * thousand rows make the megabytes that are counted side by side (sync_count.h).
+ * owners.csv: 2000 owners o00000..o01999; row i has a display name quoted over two lines
+ * when i % 7 == 0, else quoted with a comma and "" escapes when i % 5 == 0, else plain; a
+ * blank line (not a record) after every 100th row. accounts.csv: 1200 accounts, CRLF, the
+ * note quoted, a blank CRLF line after every 50th. memberships.csv: 1100 rows. ~2.1, 1.3
+ * and 1.1 MB: 4300 records.
+ */
+static void
+write_count_file(const char *dir, const char *name, int n)
+{
+	char path[PATH_MAX + 32], note[1001];
+	FILE *f;
+	int i;
+
+	memset(note, 'x', 1000);
+	note[1000] = '\0';
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	if (strcmp(name, "owners.csv") == 0) {
+		fputs("id,display_name,modified_at,note\n", f);
+		for (i = 0; i < n; i++) {
+			if (i % 7 == 0)
+				fprintf(f, "o%05d,\"Owner %d\nsecond line\",", i, i);
+			else if (i % 5 == 0)
+				fprintf(f, "o%05d,\"Smith, Jr. \"\"%d\"\"\",", i, i);
+			else
+				fprintf(f, "o%05d,Owner %d,", i, i);
+			fprintf(f, "2024-01-05T00:00:00Z,%s\n", note);
+			if (i % 100 == 0)
+				fputc('\n', f);
+		}
+	} else if (strcmp(name, "accounts.csv") == 0) {
+		fputs("id,application_id,modified_at,note\r\n", f);
+		for (i = 0; i < n; i++) {
+			fprintf(f, "a%05d,app1,2024-01-05T00:00:00Z,\"%s\"\r\n", i, note);
+			if (i % 50 == 0)
+				fputs("\r\n", f);
+		}
+	} else {
+		fputs("account_id,group_id,modified_at,note\n", f);
+		for (i = 0; i < n; i++)
+			fprintf(f, "a%05d,g1,2024-01-05T00:00:00Z,%s\n", i, note);
+	}
+	fclose(f);
+}
+
+START_TEST(count_side_by_side)
+{
+	struct tjob *t;
+	char dir[PATH_MAX + 16];
+
+	/* An incremental sync on an empty store applies every row: 4300 records counted
+	 * (on two threads where there are two CPUs) before processing starts, all created. */
+	snprintf(dir, sizeof dir, "%s/big", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	write_count_file(dir, "owners.csv", 2000);
+	write_count_file(dir, "accounts.csv", 1200);
+	write_count_file(dir, "memberships.csv", 1100);
+	t = run(JOB_INCREMENTAL_SYNC, dir, 0, NULL, 0);
+	expect(t, JOB_RUN_OK, 4300, 0, 0);
+	ck_assert_int_eq(t->total_at_first_processing, 4300);
+	ck_assert_int_eq(t->ctx.total, 4300);
+	ck_assert_int_eq(t->ctx.processed, 4300);
+	ck_assert(!t->progress_went_back);
+	tfree(t);
+	expect_counts(0, 2000, 1200, 0, 1100);
+	expect_field(IDENT_OWNER, "o00007", "display_name", "Owner 7\nsecond line");
+	expect_field(IDENT_OWNER, "o00005", "display_name", "Smith, Jr. \"5\"");
+}
+END_TEST
+
+START_TEST(count_errors_in_order)
+{
+	struct tjob *t;
+	char dir[PATH_MAX + 16], path[PATH_MAX + 64], want[PATH_MAX + 128];
+
+	/* accounts.csv and deletions.csv cannot be read (directories), owners.csv and
+	 * memberships.csv are counted meanwhile: the error is the one of accounts.csv, the
+	 * first of them in the sequential order (owners, accounts, memberships, deletions). */
+	snprintf(dir, sizeof dir, "%s/bad", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	write_count_file(dir, "owners.csv", 2000);
+	write_count_file(dir, "memberships.csv", 1100);
+	snprintf(path, sizeof path, "%s/accounts.csv", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/deletions.csv", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	t = run(JOB_INCREMENTAL_SYNC, dir, 0, NULL, 0);
+	ck_assert_int_eq(t->rv, JOB_RUN_FAILED);
+	snprintf(want, sizeof want, "cannot read %s/accounts.csv: Is a directory", dir);
+	ck_assert_str_eq(t->error, want);
+	ck_assert_ptr_null(strstr(t->steps, "Processing"));
+	tfree(t);
+	ck_assert_uint_eq(count(IDENT_OWNER), 0);
+}
+END_TEST
+
+START_TEST(count_cancelled)
+{
+	struct tjob *t;
+	char dir[PATH_MAX + 16], path[PATH_MAX + 64];
+	pid_t pid;
+	int status, fd;
+
+	/* memberships.csv is a FIFO that a child fills with rows for ever: the counting pass
+	 * cannot end by itself. owners.csv has fewer than CSV_STOP_EVERY records, so the
+	 * first cancelled() call is made either while the calling thread waits for the one
+	 * reading the FIFO, or by the calling thread reading it (one CPU, or it took the
+	 * FIFO itself). cancelled() says stop at that first call: the job ends cancelled
+	 * before processing anything. */
+	snprintf(dir, sizeof dir, "%s/fifo", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	write_count_file(dir, "owners.csv", 2000);
+	write_count_file(dir, "accounts.csv", 1200);
+	snprintf(path, sizeof path, "%s/memberships.csv", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		static const char row[] = "a1,g1,2024-01-05T00:00:00Z\n";
+		char buf[27 * 1000];
+		size_t i;
+
+		signal(SIGPIPE, SIG_DFL);
+		if ((fd = open(path, O_WRONLY)) == -1)
+			_exit(1);
+		for (i = 0; i < sizeof buf; i += sizeof row - 1)
+			memcpy(buf + i, row, sizeof row - 1);
+		if (write(fd, "account_id,group_id,modified_at\n", 32) != 32)
+			_exit(1);
+		while (write(fd, buf, sizeof buf) > 0)
+			;
+		_exit(0);
+	}
+	t = run(JOB_INCREMENTAL_SYNC, dir, 0, NULL, 1);
+	/* The reader has closed the FIFO (the child then dies of SIGPIPE); if the job did
+	 * not open it, the child still waits in open(): kill it either way. */
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	expect(t, JOB_RUN_CANCELLED, 0, 0, 0);
+	ck_assert(t->ctx.was_cancelled);
+	ck_assert_int_eq(t->cancel_calls, 1);
+	ck_assert_str_eq(t->steps, "Counting records;");
+	ck_assert_int_eq(t->total_at_first_processing, JOB_NULL);
+	tfree(t);
+	ck_assert_uint_eq(count(IDENT_OWNER), 0);
+}
+END_TEST
+
 START_TEST(bad_parameters)
 {
 	struct job j;
@@ -1049,6 +1199,9 @@ sync_suite(void)
 	tcase_add_test(tc, incremental_skips);
 	tcase_add_test(tc, incremental_sparse);
 	tcase_add_test(tc, incremental_cancel_while_skipping);
+	tcase_add_test(tc, count_side_by_side);
+	tcase_add_test(tc, count_errors_in_order);
+	tcase_add_test(tc, count_cancelled);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(ti, setup, teardown);

@@ -58,6 +58,7 @@
 #include "csv.h"
 #include "identity.h"
 #include "sync.h"
+#include "sync_count.h"
 #include "sync_ts.h"
 #include "timeutil.h"
 
@@ -1206,26 +1207,6 @@ note_empty(struct sync_run *sr, char **error)
 	return 0;
 }
 
-static bool
-count_stop(void *arg)
-{
-	return job_ctx_cancelled(arg);
-}
-
-/* Count the records of one file: JOB_RUN_OK, JOB_RUN_CANCELLED, JOB_RUN_FAILED. */
-static int
-count_file(struct job_ctx *ctx, const char *path, uint64_t *n, char **error)
-{
-	switch (csv_count_records_stop(path, n, count_stop, ctx, error)) {
-	case 0:
-		return JOB_RUN_OK;
-	case 1:
-		return JOB_RUN_CANCELLED;
-	default:
-		return JOB_RUN_FAILED;
-	}
-}
-
 static const char *const deletion_req[] = { "entity", "id", "deleted_at", NULL };
 
 static int
@@ -1234,9 +1215,11 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 {
 	struct sync_run sr;
 	struct stat st;
-	uint64_t n, todel[IDENT_TYPE_COUNT];
-	char *path, step[JOB_STEP_MAX];
+	struct sync_count_file counts[IDENT_TYPE_COUNT + 1];
+	uint64_t todel[IDENT_TYPE_COUNT];
+	char *path, *paths[IDENT_TYPE_COUNT + 1], step[JOB_STEP_MAX];
 	const char *type = ctx->conf->source_type, *dir = ctx->conf->source_path;
+	size_t ncounts = 0, k;
 	int res = JOB_RUN_FAILED, t;
 
 	memset(&sr, 0, sizeof sr);
@@ -1269,7 +1252,8 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 	if (identity_open_some(ctx->store, sr.types, &sr.id, error) != 0)
 		goto out;
 
-	/* Exact record counts first, so total_records is known before processing. */
+	/* Exact record counts first, so total_records is known before processing. The files
+	 * are counted side by side (sync_count.c); counts[k] is the k-th file counted. */
 	job_ctx_step(ctx, "Counting records");
 	ctx->total = 0;
 	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
@@ -1282,28 +1266,25 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 			free(path);
 			continue;
 		}
-		res = count_file(ctx, path, &n, error);
-		free(path);
-		if (res != JOB_RUN_OK)
-			goto out;
-		res = JOB_RUN_FAILED;
+		counts[ncounts].path = paths[ncounts] = path;
+		ncounts++;
 		sr.present[t] = true;
-		ctx->total += (int64_t)n;
 	}
 	if (mode == MODE_INCREMENTAL) {
 		path = path_of(&sr, DELETIONS_FILE);
 		if (access(path, F_OK) == 0) {
-			res = count_file(ctx, path, &n, error);
-			if (res != JOB_RUN_OK) {
-				free(path);
-				goto out;
-			}
-			res = JOB_RUN_FAILED;
+			counts[ncounts].path = paths[ncounts] = path;
+			ncounts++;
 			sr.deletions_present = true;
-			ctx->total += (int64_t)n;
-		}
-		free(path);
+		} else
+			free(path);
 	}
+	res = sync_count_files(ctx, counts, ncounts, error);
+	if (res != JOB_RUN_OK)
+		goto out;
+	res = JOB_RUN_FAILED;
+	for (k = 0; k < ncounts; k++)
+		ctx->total += (int64_t)counts[k].n;
 	ctx->processed = 0;
 	job_ctx_progress_now(ctx);
 
@@ -1383,6 +1364,8 @@ out:
 		job_ctx_log(ctx, LOG_LVL_INFO, "cancelled: %lld of %lld records processed "
 		    "and committed", (long long)ctx->processed, (long long)ctx->total);
 	identity_close(sr.id);
+	for (k = 0; k < ncounts; k++)
+		free(paths[k]);
 	for (t = 0; t < IDENT_TYPE_COUNT; t++)
 		free(sr.seen[t]);
 	free(sr.cols);
