@@ -374,6 +374,46 @@ START_TEST(count_edges)
 }
 END_TEST
 
+/*
+ * About size bytes of records made of fields that exercise the counting pass's walk of
+ * lines with quotes: quoted fields with commas, "" escapes, newlines and CRs inside, a
+ * character (or a lone CR) after a closing quote, quotes inside unquoted fields, empty
+ * quoted fields; LF or CRLF line ends, blank lines, now and then a lone quote (a quoted
+ * field running over many lines) or a NUL.
+ */
+static void
+write_random_records(FILE *f, size_t size)
+{
+	static const char *const tokens[] = {
+		"w", "abc", "", "\"a,b\"", "\"x\"\"y\"", "\"l1\nl2\"", "\"q\"z", "w\"w", "\"\"",
+		"\"\r\"", "\"c\"\r", "\xc3\xa9", "\"\"\"\"", "x\"\"", "\r\"r",
+	};
+	const size_t ntok = sizeof tokens / sizeof tokens[0];
+	uint64_t x = 0x2545f4914f6cdd1dull;
+	size_t len = 0, k, nf;
+
+	while (len < size) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		nf = 1 + x % 4;
+		for (k = 0; k < nf; k++) {
+			if (k > 0)
+				len += (size_t)fprintf(f, ",");
+			len += (size_t)fprintf(f, "%s", tokens[(x >> (8 + 4 * k)) % ntok]);
+		}
+		if ((x >> 40) % 3001 == 0)
+			len += (size_t)fprintf(f, "\"");
+		if ((x >> 40) % 4999 == 0) {
+			fputc('\0', f);
+			len++;
+		}
+		len += (size_t)fprintf(f, "%s", (x >> 32) % 3 == 0 ? "\r\n" : "\n");
+		if ((x >> 48) % 50 == 0)
+			len += (size_t)fprintf(f, "\n");
+	}
+}
+
 /* A few MiB of random records over the bytes that matter to the reader (quotes, commas,
  * CR, LF, NUL, UTF-8 lead and continuation bytes): the counting pass (1 MiB at a time,
  * lines between quotes counted with memchr alone) finds exactly the records csv_next
@@ -392,14 +432,18 @@ START_TEST(count_agrees_random)
 	struct csv_row row;
 	uint64_t n = 0, x = 0x9e3779b97f4a7c15ull;
 	size_t i, k, bs[] = { 0, 7, 4096 }, alen;
-	const char *alphabet = alphabets[_i];
+	const char *alphabet = alphabets[_i % 2];
 	FILE *f;
 	int rv;
 
-	alen = strlen(alphabet);
 	snprintf(path, sizeof path, "%s/random.csv", tmpdir);
 	ck_assert_ptr_nonnull(f = fopen(path, "w"));
 	fputs("a,b,c\n", f);
+	if (_i == 2) {
+		write_random_records(f, 3u * 1024 * 1024);
+		goto written;
+	}
+	alen = strlen(alphabet);
 	for (i = 0; i < 3u * 1024 * 1024; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
@@ -411,6 +455,7 @@ START_TEST(count_agrees_random)
 		else
 			fputc(alphabet[x % alen], f);
 	}
+written:
 	fclose(f);
 	ck_assert_int_eq(csv_count_records(path, &n, &cause), 0);
 	ck_assert_uint_gt(n, 10000);
@@ -422,6 +467,97 @@ START_TEST(count_agrees_random)
 		ck_assert_uint_eq(csv_good_rows(r) + csv_bad_rows(r), n);
 		csv_close(r);
 	}
+}
+END_TEST
+
+/* Lines with quotes the counting pass takes as one record each, and those it leaves to
+ * the state machine: the count is the number of records csv_next reads. */
+START_TEST(count_quoted_lines)
+{
+	/* By line: 2 a quoted comma; 3 "" escapes; 4-5 a newline inside quotes (one
+	 * record); 6 a character after the closing quote (a bad record); 7 CRLF right after
+	 * a closing quote; 8 a quote inside an unquoted field (data); 9 empty quoted fields;
+	 * 10 no quote, a trailing comma; 11-12 a "" before the newline inside quotes (one
+	 * record); 13 "" inside an unquoted field (data); 14 a CR inside quotes; 15 a lone CR
+	 * after the closing quote (data of an unquoted field); 16 a NUL inside quotes (a bad
+	 * record); 17-18 a character after a closing quote, then a newline inside quotes (one
+ * bad record); 19-20 a quote inside an unquoted field, then a quoted field that a walk
+ * pairing every two quotes would end on line 19 (one record); 21 blank; 22 quoted,
+ * without a line end. 16 records: 13 good, 3 bad. */
+	const char *p = PUT("quoted.csv", "a,b,c\n"
+	    "1,\"x, y\",z\n"
+	    "\"say \"\"hi\"\"\",2,3\n"
+	    "\"multi\nline\",4,5\n"
+	    "\"a\"b,6,7\n"
+	    "8,\"crlf\",9\r\n"
+	    "x\"y,10,11\n"
+	    "\"\",14,\"\"\n"
+	    "15,16,\n"
+	    "\"a\"\"\nb\",17,18\n"
+	    "19,x\"\",20\n"
+	    "21,\"\r\",22\n"
+	    "\"q\"\rx,1,2\n"
+	    "\"n\0l\",1,2\n"
+	    "\"a\"b,\"c\nd\",e\n"
+	    "a\",\",x\ny\",z\n"
+	    "\n"
+	    "\"last\",no,lf");
+	uint64_t n = 0;
+	char *cause = NULL, *d;
+	size_t i;
+
+	ck_assert_int_eq(csv_count_records(p, &n, &cause), 0);
+	ck_assert_uint_eq(n, 16);
+	for (i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
+		struct errs e = { "", 0 };
+
+		d = dump(p, bufsizes[i], &e);
+		ck_assert_str_eq(d, "1|x, y|z@2\nsay \"hi\"|2|3@3\nmulti\nline|4|5@4\n"
+		    "8|crlf|9@7\nx\"y|10|11@8\n|14|@9\n15|16|@10\na\"\nb|17|18@11\n"
+		    "19|x\"\"|20@13\n21|\r|22@14\nq\rx|1|2@15\na\"|,x\ny|z@19\n"
+		    "last|no|lf@22\n");
+		ck_assert_str_eq(e.text, "6:unexpected character after a closing quote;"
+		    "16:NUL byte in column 'a';"
+		    "17:unexpected character after a closing quote;");
+		free(d);
+	}
+}
+END_TEST
+
+START_TEST(count_quoted_across_buffers)
+{
+	char path[PATH_MAX + 16], *cause = NULL;
+	struct csv_reader *r;
+	struct csv_row row;
+	uint64_t n = 0;
+	FILE *f;
+	int i, rv;
+
+	/* 100000 records, every one with quotes, in turn: one line with a quoted comma (15
+	 * bytes), a newline inside quotes (two lines, 15 bytes), CRLF after "" escapes (16
+	 * bytes): 1.5 MB, so that a record with quotes crosses the end of the counting
+	 * pass's first 1 MiB buffer. */
+	snprintf(path, sizeof path, "%s/across.csv", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("a,b\n", f);
+	for (i = 0; i < 100000; i++) {
+		if (i % 3 == 0)
+			fprintf(f, "\"q, %07d\",x\n", i);
+		else if (i % 3 == 1)
+			fprintf(f, "\"m\n%07d\",x\n", i);
+		else
+			fprintf(f, "%07d,\"x\"\"y\"\r\n", i);
+	}
+	fclose(f);
+	ck_assert_int_eq(csv_count_records(path, &n, &cause), 0);
+	ck_assert_uint_eq(n, 100000);
+	ck_assert_int_eq(csv_open(path, 0, NULL, NULL, &r, &cause), 0);
+	while ((rv = csv_next(r, &row, &cause)) == 1)
+		;
+	ck_assert_int_eq(rv, 0);
+	ck_assert_uint_eq(csv_good_rows(r), 100000);
+	ck_assert_uint_eq(csv_bad_rows(r), 0);
+	csv_close(r);
 }
 END_TEST
 
@@ -627,7 +763,9 @@ csv_suite(void)
 	tcase_add_test(tc, open_errors);
 	tcase_add_test(tc, utf8);
 	tcase_add_test(tc, count_edges);
-	tcase_add_loop_test(tc, count_agrees_random, 0, 2);
+	tcase_add_loop_test(tc, count_agrees_random, 0, 3);
+	tcase_add_test(tc, count_quoted_lines);
+	tcase_add_test(tc, count_quoted_across_buffers);
 	tcase_add_test(tc, skip_rows);
 	tcase_add_test(tc, skip_small_buffers);
 	tcase_add_test(tc, skip_yields);

@@ -1,6 +1,7 @@
 /* check_sync.c: the sync jobs run in-process against a real store in a temp dir, on the
  * hand-made CSV exports of tests/fixtures/sync (every expected count below is derived by
  * hand from those files), and jobsd-worker end to end over its fd-3 IPC socket. */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -871,6 +872,7 @@ START_TEST(count_cancelled)
 		size_t i;
 
 		signal(SIGPIPE, SIG_DFL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the test dies first */
 		if ((fd = open(path, O_WRONLY)) == -1)
 			_exit(1);
 		for (i = 0; i < sizeof buf; i += sizeof row - 1)

@@ -7,7 +7,8 @@
  * only: 16 bytes at a time with SSE2, else a word at a time; a line with quotes field by
  * field) and passed over when the caller's test says it is old; anything unusual about
  * it leaves it to the paths above. The counting pass counts the lines between quotes with
- * memchr alone and runs the state machine only on records with a quote. */
+ * memchr alone, a line with quotes that is one whole record by walking its quotes, and
+ * runs the state machine only on the other records with a quote. */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -975,6 +976,39 @@ csv_count_records(const char *path, uint64_t *n, char **cause)
 	return csv_count_records_stop(path, n, NULL, NULL, cause);
 }
 
+/*
+ * Whether the line [s, e) (e at its LF) holding a quote at q (the first one) is one whole
+ * record as rec_read reads it: walking its fields, every field that starts with a quote
+ * ends with one ("" inside is an escaped quote) on this line, followed by a comma or the
+ * line end (CRLF too). A quote inside an unquoted field is data (rec_read is lenient
+ * there): only the quotes matter, so the walk goes from quote to quote. false for
+ * anything else (a quoted field over several lines, a character after a closing quote):
+ * rec_read must read it.
+ */
+static bool
+line_one_record(const char *s, const char *q, const char *e)
+{
+	for (;;) {
+		if (q == s || q[-1] == ',') {
+			/* A quoted field: outside quotes every comma separates fields. */
+			for (q++;; q += 2) {
+				if ((q = memchr(q, '"', (size_t)(e - q))) == NULL)
+					return false; /* it goes on past the line end */
+				if (q + 1 == e || q[1] != '"')
+					break;
+			}
+			q++;
+			if (q == e || (*q == '\r' && q + 1 == e))
+				return true;
+			if (*q != ',')
+				return false;
+		}
+		q++; /* past a quote of an unquoted field, or the comma after a quoted one */
+		if ((q = memchr(q, '"', (size_t)(e - q))) == NULL)
+			return true;
+	}
+}
+
 int
 csv_count_records_stop(const char *path, uint64_t *n, bool (*stop)(void *), void *arg,
     char **cause)
@@ -990,25 +1024,39 @@ csv_count_records_stop(const char *path, uint64_t *n, bool (*stop)(void *), void
 		return -1;
 	for (;;) {
 		/* The lines of the buffer before the one holding the next quote: one memchr
-		 * each, nothing else. */
+		 * each, nothing else. Then that line, when it is one whole record (nearly
+		 * always: a quoted field with a comma): on to the next quote. */
 		p = r->buf + r->bpos;
 		end = r->buf + r->blen;
-		if ((q = memchr(p, '"', (size_t)(end - p))) == NULL)
-			q = end;
-		while ((e = memchr(p, '\n', (size_t)(q - p))) != NULL) {
-			if (e > p && (e != p + 1 || *p != '\r')) {
-				count++;
-				if (stop != NULL && count % CSV_STOP_EVERY == 0 && stop(arg)) {
-					csv_close(r);
-					return 1;
+		for (;;) {
+			if ((q = memchr(p, '"', (size_t)(end - p))) == NULL)
+				q = end;
+			while ((e = memchr(p, '\n', (size_t)(q - p))) != NULL) {
+				if (e > p && (e != p + 1 || *p != '\r')) {
+					count++;
+					if (stop != NULL && count % CSV_STOP_EVERY == 0 &&
+					    stop(arg)) {
+						csv_close(r);
+						return 1;
+					}
 				}
+				p = e + 1;
+			}
+			if (q == end || (e = memchr(q, '\n', (size_t)(end - q))) == NULL ||
+			    !line_one_record(p, q, e))
+				break;
+			count++; /* not blank: it has a quote */
+			if (stop != NULL && count % CSV_STOP_EVERY == 0 && stop(arg)) {
+				csv_close(r);
+				return 1;
 			}
 			p = e + 1;
 		}
 		r->bpos = (size_t)(p - r->buf);
 		r->qvalid = false;
-		/* Then one record the usual way: a line crossing the end of the buffer, or one
-		 * with a quote (the state machine). */
+		/* Then one record the usual way from the start of its line: a line crossing
+		 * the end of the buffer, or one with a quote that is not one line (the state
+		 * machine). */
 		before = count;
 		rv = line_fast(r, true, &s, &len, &next, &nl);
 		if (rv == 1) {

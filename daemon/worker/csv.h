@@ -76,7 +76,8 @@ uint64_t csv_bad_rows(const struct csv_reader *r);
 uint64_t csv_good_rows(const struct csv_reader *r);
 
 /* Count the data records of a file cheaply (no UTF-8 or column checks; bad rows counted
- * too, blank lines not). -1 and *cause if it cannot be read. */
+ * too, blank lines not). -1 and *cause if it cannot be read. No state is shared between
+ * calls: several files may be counted at once on different threads. */
 int csv_count_records(const char *path, uint64_t *n, char **cause);
 /* The same, asking stop(arg) every CSV_STOP_EVERY records: 1 if it said to stop. */
 #define CSV_STOP_EVERY 65536
