@@ -20,8 +20,11 @@
 #include "jobctx.h"
 #include "log.h"
 #include "store.h"
+#include "timeutil.h"
 
 #define WORKER_START_TIMEOUT_MS 60000
+/* A job's messages of its first moments go out together (worker_queue). */
+#define WORKER_HOLD_MS 20
 
 struct worker {
 	int fd;
@@ -30,6 +33,7 @@ struct worker {
 	bool gone;   /* the supervisor went away */
 	bool cancel; /* MSG_JOB_CANCEL received */
 	bool idle;   /* started ahead of a job, none given yet: going away is not an error */
+	int64_t hold_until; /* monotonic ms: messages queued before then may wait */
 };
 
 static void
@@ -41,6 +45,34 @@ worker_send(struct worker *w)
 		w->gone = true;
 	}
 	ipc_writer_reset(&w->wr);
+}
+
+/*
+ * Queue the message just packed. During the first WORKER_HOLD_MS of a job its steps,
+ * progress and log lines wait in the buffer: a job that ends by then (an empty sync) sends
+ * them with its result in one write, and the supervisor wakes once, not ten times. After
+ * that every message goes out at once, and so does what waited, at the first message,
+ * cancel check or row tick (every job makes those regularly: cancels are honoured
+ * between batches).
+ */
+static void
+worker_queue(struct worker *w)
+{
+	if (w->hold_until == 0 || time_monotonic_ms() >= w->hold_until) {
+		w->hold_until = 0;
+		worker_send(w);
+	}
+}
+
+/* Send what waits once the hold is over (cancel checks and row ticks). */
+static void
+worker_release(struct worker *w)
+{
+	if (w->hold_until != 0 && time_monotonic_ms() >= w->hold_until) {
+		w->hold_until = 0;
+		if (w->wr.buf.size > 0)
+			worker_send(w);
+	}
 }
 
 /* Read whatever the supervisor sent, without blocking. */
@@ -85,7 +117,7 @@ cb_step(struct job_ctx *ctx, const char *step, int64_t total)
 	else
 		msgpack_pack_int64(pk, total);
 	ipc_end(&w->wr);
-	worker_send(w);
+	worker_queue(w);
 }
 
 static void
@@ -122,7 +154,7 @@ cb_progress(struct job_ctx *ctx)
 	msgpack_pack_map(pk, 6);
 	pack_counters(pk, ctx);
 	ipc_end(&w->wr);
-	worker_send(w);
+	worker_queue(w);
 }
 
 static void
@@ -136,7 +168,7 @@ cb_log(struct job_ctx *ctx, int level, const char *text)
 	ipc_pack_kv_int(pk, "level", level);
 	ipc_pack_kv_str(pk, "text", text);
 	ipc_end(&w->wr);
-	worker_send(w);
+	worker_queue(w);
 }
 
 static bool
@@ -145,6 +177,7 @@ cb_cancelled(struct job_ctx *ctx)
 	struct worker *w = ctx->arg;
 
 	worker_poll(w);
+	worker_release(w);
 	if (w->gone)
 		ctx->aborted = true;
 	return w->cancel || w->gone;
@@ -156,6 +189,7 @@ cb_tick(struct job_ctx *ctx)
 	struct worker *w = ctx->arg;
 
 	worker_poll(w);
+	worker_release(w);
 	if (w->gone)
 		ctx->aborted = true;
 }
@@ -353,6 +387,7 @@ main(int argc, char **argv)
 		log_warnx("bad job start: %s", cause);
 		goto bad_ipc;
 	}
+	w.hold_until = time_monotonic_ms() + WORKER_HOLD_MS;
 	job_id_format(job.no, idbuf);
 	snprintf(label, sizeof label, "jobsd-worker[%s]", idbuf);
 	log_init(label, 1, LOG_LVL_INFO);
