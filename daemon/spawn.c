@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -25,29 +24,6 @@ static const char *const keep_env[] = {
 };
 
 #define SPAWN_TMP_FD 64 /* sources are moved above the target range first */
-
-/* The signals a child gets back to their default action. exec resets caught signals by
- * itself; only ignored ones survive it: SIGPIPE (supervisor.c) and whatever jobsd itself
- * was started with ignored. Naming all 64 would cost the child one sigaction call each,
- * at every spawn. Dispositions do not change after start-up, so the set is taken once. */
-static sigset_t spawn_sigdef;
-static pthread_once_t spawn_sigdef_once = PTHREAD_ONCE_INIT;
-
-static void
-spawn_sigdef_init(void)
-{
-	struct sigaction sa;
-	int sig;
-
-	sigemptyset(&spawn_sigdef);
-	sigaddset(&spawn_sigdef, SIGPIPE);
-	for (sig = 1; sig < NSIG; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
-			sigaddset(&spawn_sigdef, sig);
-	}
-}
 
 static bool
 is_exec(const char *path)
@@ -96,7 +72,7 @@ spawn_child(const char *path, char *const argv[], int ipc_fd, const int *extra_f
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	sigset_t none;
+	sigset_t none, all;
 	char *env[32];
 	int tmp[1 + CONFIG_MAX_LISTEN];
 	size_t nenv = 0, ntmp = 0, i;
@@ -141,9 +117,9 @@ spawn_child(const char *path, char *const argv[], int ipc_fd, const int *extra_f
 	posix_spawn_file_actions_addclosefrom_np(&fa, WORKER_IPC_FD + (int)ntmp);
 
 	sigemptyset(&none);
-	pthread_once(&spawn_sigdef_once, spawn_sigdef_init);
+	sigfillset(&all);
 	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &spawn_sigdef);
+	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 					    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_USEVFORK);
