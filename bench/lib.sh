@@ -115,6 +115,7 @@ start_jobsd() {
 	mkdir -p "$dir/data"
 	"$B/jobsd" -f -c "$dir/jobsd.conf" 2>>"$dir/jobsd.log" &
 	JOBSD_PID=$!
+	JOBSD_LOG=$dir/jobsd.log
 	track_pid "$JOBSD_PID"
 	export JOBSD_SOCKET=$dir/jobsd.sock
 	while ! "$B/jobctl" ping >/dev/null 2>&1; do
@@ -141,6 +142,14 @@ wait_http() {
 }
 
 stop_jobsd() {
+	local rc
+	# A daemon that ended before it was told to is a finding: say how, with its log.
+	if ! kill -0 "$JOBSD_PID" 2>/dev/null; then
+		wait "$JOBSD_PID" 2>/dev/null
+		rc=$?
+		say "jobsd (pid $JOBSD_PID) ended before its stop, status $rc; its log ends:"
+		tail -n 20 "$JOBSD_LOG" >&2
+	fi
 	end_pid "$JOBSD_PID" 30
 }
 
