@@ -460,8 +460,10 @@ store_env_open(struct store *s, char **cause)
 	 * every commit the worker made, flushes the file up to and past them (DESIGN: durable
 	 * before reported). Written, not left in the shared buffer: an in-place recovery
 	 * (recovery.c) between the worker's exit and that commit replays them from the file.
-	 * Commits that pass DB_TXN_NOSYNC themselves (a sync's batches) stay in the buffer;
-	 * such a job flushes the log before its result (sync.c). */
+	 * So no worker ever waits for the disk: every job's batches are committed this way, and
+	 * a job's result goes out without an fsync of its own. The few small commits that pass
+	 * DB_TXN_NOSYNC (a sync's generation and record numbers) stay in the buffer until the
+	 * next written commit; lost, they stamp nothing. */
 	if (s->role == STORE_WORKER &&
 	    (ret = env->set_flags(env, DB_TXN_WRITE_NOSYNC, 1)) != 0) {
 		*cause = store_cause(s, ret, "configure environment in %s", s->data_dir);

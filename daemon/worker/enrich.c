@@ -756,11 +756,6 @@ run_enrichment(struct job_ctx *ctx, char **error)
 out:
 	if (res == JOB_RUN_CANCELLED)
 		ctx->was_cancelled = true;
-	if (er.id != NULL) {
-		DB_ENV *env = store_env(ctx->store);
-
-		env->log_flush(env, NULL);
-	}
 	if (counted) {
 		job_ctx_log(ctx, LOG_LVL_INFO, "%lld accounts: %llu linked by owner_id, %llu "
 		    "by email, %llu by login; %llu ambiguous matches skipped",

@@ -645,11 +645,6 @@ run_manager_resolution(struct job_ctx *ctx, char **error)
 out:
 	if (res == JOB_RUN_CANCELLED)
 		ctx->was_cancelled = true;
-	if (mr.id != NULL) {
-		DB_ENV *env = store_env(ctx->store);
-
-		env->log_flush(env, NULL);
-	}
 	if (mr.mgr != NULL) {
 		job_ctx_log(ctx, LOG_LVL_INFO, "%u owners: %llu with a missing manager (%llu "
 		    "ambiguous), %zu cycles with %llu owners", mr.ot.n,

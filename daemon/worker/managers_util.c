@@ -659,7 +659,8 @@ res_txn_begin(struct store *s, DB_TXN **txn, char **cause)
 	DB_ENV *env = store_env(s);
 	int ret;
 
-	if ((ret = env->txn_begin(env, NULL, txn, DB_TXN_NOSYNC)) != 0) {
+	/* Written to the log file at commit, not fsynced (store.c). */
+	if ((ret = env->txn_begin(env, NULL, txn, 0)) != 0) {
 		*cause = xasprintf("cannot begin a transaction: %s", db_strerror(ret));
 		return -1;
 	}

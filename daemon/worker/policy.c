@@ -879,12 +879,8 @@ out:
 	}
 	if (vdb != NULL)
 		vdb->close(vdb, 0);
-	if (id != NULL) {
-		DB_ENV *env = store_env(ctx->store);
-
-		env->log_flush(env, NULL);
+	if (id != NULL)
 		identity_close(id);
-	}
 	job_ctx_progress_now(ctx);
 	if (f != NULL)
 		fclose(f);

@@ -636,12 +636,8 @@ out:
 			    "processed; committed batches stay", (long long)ctx->processed,
 			    (long long)ctx->total);
 	}
-	if (id != NULL) {
-		DB_ENV *env = store_env(ctx->store);
-
-		env->log_flush(env, NULL);
+	if (id != NULL)
 		identity_close(id);
-	}
 	job_ctx_progress_now(ctx);
 	rl_free(&r.m);
 	free(r.attrbuf);

@@ -473,7 +473,8 @@ ru_merge_run(struct ru_merge *m, char **error)
 		if (st.have_resume)
 			memcpy(saved, st.resume, st.resumelen);
 		saved_len = st.resumelen;
-		if (!m->dry && (ret = env->txn_begin(env, NULL, &txn, DB_TXN_NOSYNC)) != 0) {
+		/* written to the log file at commit, not fsynced (store.c) */
+		if (!m->dry && (ret = env->txn_begin(env, NULL, &txn, 0)) != 0) {
 			*error = xasprintf("cannot begin a transaction: %s", db_strerror(ret));
 			goto out;
 		}

@@ -7,8 +7,9 @@
  *
  * Every row is upserted: created if its key is new, updated if any field differs (known
  * or extra column, modified_at included), otherwise unchanged and not counted. Rows are
- * written in transactions of batch_size rows (DB_TXN_NOSYNC); the log is flushed at the
- * end, so a cancelled job keeps exactly its committed batches.
+ * written in transactions of batch_size rows, each written to the log file when it
+ * commits and made durable by the supervisor's commit of the job's end (store.c), so a
+ * cancelled job keeps exactly its committed batches.
  *
  * A batch's rows are buffered (keys and encoded values), sorted by key (stably: rows of one
  * key keep their file order) and applied in key order through one cursor: existing records
@@ -99,7 +100,6 @@ struct sync_run {
 	size_t ncols;
 	int mcol;     /* its modified_at column */
 	char *tcause; /* error inside a store_with_txn callback */
-	bool wrote;   /* a batch or deletion was committed: flush the log at the end */
 
 	/* Types whose database was empty when the sync began: all their records are its own
 	 * (no other job writes them meanwhile: DESIGN.md section 4, conflicting jobs). */
@@ -185,7 +185,8 @@ txn_begin(struct sync_run *sr, DB_TXN **txn, char **error)
 	DB_ENV *env = store_env(sr->ctx->store);
 	int ret;
 
-	if ((ret = env->txn_begin(env, NULL, txn, DB_TXN_NOSYNC)) != 0) {
+	/* Written to the log file at commit, not fsynced (store.c). */
+	if ((ret = env->txn_begin(env, NULL, txn, 0)) != 0) {
 		*error = xasprintf("cannot begin a transaction: %s", db_strerror(ret));
 		return -1;
 	}
@@ -587,7 +588,6 @@ batch_commit(struct sync_run *sr, struct batch *b, char **error)
 	if (b->txn != NULL) {
 		ret = b->txn->commit(b->txn, 0);
 		b->txn = NULL;
-		sr->wrote = true;
 		if (ret != 0) {
 			*error = xasprintf("cannot commit a batch of %s: %s",
 			    ident_db_name(b->t), db_strerror(ret));
@@ -951,7 +951,6 @@ delete_absent(struct sync_run *sr, enum ident_type t, char **error)
 			    ident_db_name(t), db_strerror(ret));
 			goto out;
 		}
-		sr->wrote = true;
 		ctx->deleted += (int64_t)n;
 		sr->deleted[t] += n;
 		job_ctx_progress(ctx);
@@ -1340,15 +1339,6 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 out:
 	if (res == JOB_RUN_CANCELLED)
 		ctx->was_cancelled = true;
-	/* Write every committed batch out and make it durable, whatever the outcome. A job
-	 * that committed no batch skips the flush: the generation it took (DB_TXN_NOSYNC)
-	 * stamps nothing if lost, and the watermark commit was written to the log file, made
-	 * durable by the supervisor's commit of the job's end (store.c). */
-	if (sr.id != NULL && sr.wrote) {
-		DB_ENV *env = store_env(ctx->store);
-
-		env->log_flush(env, NULL);
-	}
 	job_ctx_progress_now(ctx);
 	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
 		if (sr.types[t] && (sr.created[t] || sr.updated[t] || sr.deleted[t]))
