@@ -39,7 +39,7 @@ if [ $QUICK = 1 ]; then
 else
 	REST_JOBS=100000 WRK_S=4 RUNS=3 CLOSE_CFGS="1:50 2:100"
 	IDX_SIZES="1000 100000 1000000" IDX_S=1 IDX_RUNS=5 SQL_REPS=6000
-	TURN_JOBS=5000 TURN_RUNS=3 OWNERS=1000000 PROG_OWNERS=50000 PROG_RUNS=5
+	TURN_JOBS=5000 TURN_RUNS=3 OWNERS=1000000 PROG_OWNERS=50000 PROG_RUNS=9
 fi
 
 # --- tools ------------------------------------------------------------------------------
@@ -541,7 +541,7 @@ build_noprogress_worker() {
 }
 
 bench_overheads() {
-	local d=$WORK/prog r v j order with=() without=() mw mo ratio_p
+	local d=$WORK/prog r v j order with=() without=() cwith=() cwithout=() mw mo ratio_p
 	say "6: progress reporting on vs compiled out, $PROG_OWNERS owners x $PROG_RUNS"
 	mkdir -p "$d"
 	if ! build_noprogress_worker; then
@@ -564,8 +564,10 @@ bench_overheads() {
 				j=$(run_job full_sync)
 				if [ $v = with ]; then
 					with+=("$(job_field "$j" 'duration_ms')")
+					cwith+=("$(job_field "$j" 'cpu_ms')")
 				else
 					without+=("$(job_field "$j" 'duration_ms')")
+					cwithout+=("$(job_field "$j" 'cpu_ms')")
 				fi
 				stop_jobsd
 			done
@@ -574,6 +576,11 @@ bench_overheads() {
 		ratio_p=$(ratio "$mw" "$mo")
 		row "6 full_sync $PROG_OWNERS owners: ms, progress on vs compiled out" "$mw" "$mo" \
 		    "$ratio_p" "<= 1.02" "$(verdict "$ratio_p" '<=' 1.02)"
+		# The same in the worker's CPU time, which the machine's other users disturb less.
+		mw=$(median "${cwith[@]}") mo=$(median "${cwithout[@]}")
+		ratio_p=$(ratio "$mw" "$mo")
+		row "6 full_sync $PROG_OWNERS owners: CPU ms, progress on vs compiled out" "$mw" \
+		    "$mo" "$ratio_p" "<= 1.02" "$(verdict "$ratio_p" '<=' 1.02)"
 	fi
 	rm -rf "$d"
 }
