@@ -526,25 +526,31 @@ bench_sync() {
 # The same jobsd-worker with progress reporting compiled out (the worker's own switch,
 # -DJOBSD_NO_PROGRESS in daemon/worker/jobctx.c): that one file recompiled, linked before
 # libworker.a so the archive's copy of it is never pulled in.
-build_noprogress_worker() {
-	local NP_LINK="-static-pie -ldb -lmsgpackc -linih -lm"
+# build_progress_workers: two jobsd-workers built by the same commands, one with
+# daemon/worker/jobctx.c compiled -DJOBSD_NO_PROGRESS, so that only the progress reporting
+# differs. Comparing against the build's own worker instead also compared two code layouts:
+# linked differently, hot loops moved, and that alone showed as 3 to 5% either way.
+build_progress_workers() {
+	local link="-static-pie -ldb -lmsgpackc -linih -lm" v def
 	if readelf -d "$B/jobsd-worker" | grep -q NEEDED; then
-		NP_LINK="-Wl,-Bstatic -ldb -lmsgpackc -linih -Wl,-Bdynamic -lm"
+		link="-Wl,-Bstatic -ldb -lmsgpackc -linih -Wl,-Bdynamic -lm"
 	fi
-	cc $CFLAGS_B $(pkg-config --cflags $PKGS) -DJOBSD_NO_PROGRESS -c \
-	    -o "$WORK/jobctx-np.o" "$ROOT/daemon/worker/jobctx.c" &&
-	    cc -o "$WORK/jobsd-worker-noprogress" "$B/obj/daemon/worker/main.o" \
-	    "$WORK/jobctx-np.o" "$B/libworker.a" "$B/libcommon.a" \
-	    $NP_LINK 2>/dev/null
-	# linked like the build's worker (GNUmakefile, WORKER_STATIC), so that only the
-	# progress reporting differs
+	for v in progress noprogress; do
+		def=
+		[ $v = noprogress ] && def=-DJOBSD_NO_PROGRESS
+		cc $CFLAGS_B $(pkg-config --cflags $PKGS) $def -c -o "$WORK/jobctx-$v.o" \
+		    "$ROOT/daemon/worker/jobctx.c" &&
+		    cc -o "$WORK/jobsd-worker-$v" "$B/obj/daemon/worker/main.o" \
+		    "$WORK/jobctx-$v.o" "$B/libworker.a" "$B/libcommon.a" $link 2>/dev/null ||
+		    return 1
+	done
 }
 
 bench_overheads() {
 	local d=$WORK/prog r v j order with=() without=() cwith=() cwithout=() mw mo ratio_p
 	say "6: progress reporting on vs compiled out, $PROG_OWNERS owners x $PROG_RUNS"
 	mkdir -p "$d"
-	if ! build_noprogress_worker; then
+	if ! build_progress_workers; then
 		row "6 progress overhead: could not build the -DJOBSD_NO_PROGRESS worker" "" "" "" "" "n/a"
 	else
 		"$B/jobsd-datagen" --owners "$PROG_OWNERS" --out "$d/src" -q || return 1
@@ -556,7 +562,7 @@ bench_overheads() {
 				rm -rf "$d/run"
 				mkdir -p "$d/run"
 				if [ $v = with ]; then
-					write_conf "$d/run" - 2 - "src=$d/src"
+					write_conf "$d/run" - 2 "$WORK/jobsd-worker-progress" "src=$d/src"
 				else
 					write_conf "$d/run" - 2 "$WORK/jobsd-worker-noprogress" "src=$d/src"
 				fi
