@@ -4,8 +4,8 @@
  * committed with DB_TXN_WRITE_NOSYNC: written to the log file, not fsynced, and counted
  * (gen_written). Every message the supervisor sends — replies to control and jobsd-http
  * clients, MSG_JOB_CANCEL to workers; not MSG_JOB_START, which reports nothing (run.c) —
- * goes through commit_send, which holds it (per peer, in order, tagged with the count it must wait for) while some
- * transition is not yet durable. An ev_prepare watcher runs once per loop iteration,
+ * goes through commit_send, which holds it (per peer, in order, tagged with the count it
+ * must wait for) while some transition is not yet durable. An ev_prepare watcher runs once per loop iteration,
  * after every callback of the iteration and before the loop waits: if transitions are
  * waiting and no flush is running, it hands one fdatasync of the current log file to the
  * flusher thread (flusher.c) and the loop goes on. When the thread is done, everything
