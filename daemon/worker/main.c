@@ -47,6 +47,17 @@ worker_send(struct worker *w)
 	ipc_writer_reset(&w->wr);
 }
 
+/* Send what waits once the hold is over (also at cancel checks and row ticks). */
+static void
+worker_release(struct worker *w)
+{
+	if (w->hold_until != 0 && time_monotonic_ms() >= w->hold_until) {
+		w->hold_until = 0;
+		if (w->wr.buf.size > 0)
+			worker_send(w);
+	}
+}
+
 /*
  * Queue the message just packed. During the first WORKER_HOLD_MS of a job its steps,
  * progress and log lines wait in the buffer: a job that ends by then (an empty sync) sends
@@ -58,21 +69,10 @@ worker_send(struct worker *w)
 static void
 worker_queue(struct worker *w)
 {
-	if (w->hold_until == 0 || time_monotonic_ms() >= w->hold_until) {
-		w->hold_until = 0;
+	if (w->hold_until == 0)
 		worker_send(w);
-	}
-}
-
-/* Send what waits once the hold is over (cancel checks and row ticks). */
-static void
-worker_release(struct worker *w)
-{
-	if (w->hold_until != 0 && time_monotonic_ms() >= w->hold_until) {
-		w->hold_until = 0;
-		if (w->wr.buf.size > 0)
-			worker_send(w);
-	}
+	else
+		worker_release(w);
 }
 
 /* Read whatever the supervisor sent, without blocking. */
