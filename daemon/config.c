@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "store.h" /* STORE_REGION_BASE_DEFAULT */
 
 #define CONFIG_MAX_LINE 8192
 
@@ -56,6 +57,7 @@ static const struct key keys[] = {
 	{S_MAIN, "data_dir", K_PATH, F(data_dir), 0, 0, false},
 	{S_MAIN, "socket", K_PATH, F(socket), 0, 0, false},
 	{S_MAIN, "pid_file", K_PATH, F(pid_file), 0, 0, true},
+	{S_MAIN, "region_dir", K_PATH, F(region_dir), 0, 0, true},
 	{S_MAIN, "admin_group", K_GROUP, F(admin_group), 0, 0, true},
 	{S_MAIN, "user", K_USER, F(user), 0, 0, true},
 	{S_MAIN, "worker_path", K_PATH, F(worker_path), 0, 0, true},
@@ -117,6 +119,7 @@ config_defaults(struct config *c)
 	snprintf(c->data_dir, sizeof(c->data_dir), "/var/lib/jobsd");
 	snprintf(c->socket, sizeof(c->socket), "/run/jobsd/jobsd.sock");
 	snprintf(c->pid_file, sizeof(c->pid_file), "/run/jobsd/jobsd.pid");
+	snprintf(c->region_dir, sizeof(c->region_dir), "%s", STORE_REGION_BASE_DEFAULT);
 	c->max_workers = 2;
 	c->cancel_grace_ms = 10000;
 	c->max_delete_percent = 20;

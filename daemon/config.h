@@ -25,6 +25,7 @@ struct config {
 	char data_dir[PATH_MAX];   /* default /var/lib/jobsd */
 	char socket[PATH_MAX];     /* default /run/jobsd/jobsd.sock */
 	char pid_file[PATH_MAX];   /* default /run/jobsd/jobsd.pid */
+	char region_dir[PATH_MAX]; /* default /dev/shm; "" keeps the regions in data_dir */
 	bool pid_file_set;         /* the file has a pid_file key (jobsd -f skips the default) */
 	char admin_group[64];      /* default "" (root and the daemon's own user only) */
 	char user[64];             /* default "": started as root, switch to this user */

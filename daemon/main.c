@@ -244,6 +244,7 @@ main(int argc, char **argv)
 	if (stat(jsd.conf.data_dir, &st) == -1 && errno == ENOENT &&
 	    mkdir(jsd.conf.data_dir, 0700) == -1)
 		die("data_dir %s: %s", jsd.conf.data_dir, strerror(errno));
+	store_set_region_base(jsd.conf.region_dir);
 	if (store_open(jsd.conf.data_dir, STORE_SUPERVISOR, &jsd.store, &cause) != 0)
 		die("store %s: %s", jsd.conf.data_dir, cause);
 	if (supervisor_recover(&jsd, &cause) != 0)

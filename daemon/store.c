@@ -469,10 +469,17 @@ store_env_open(struct store *s, char **cause)
 		*cause = store_cause(s, ret, "configure environment in %s", s->data_dir);
 		return (-1);
 	}
+	/* Regions elsewhere (store_regions.c): databases and log files stay in data_dir. */
+	if (strcmp(s->home, s->data_dir) != 0 &&
+	    ((ret = env->set_data_dir(env, s->data_dir)) != 0 ||
+	     (ret = env->set_lg_dir(env, s->data_dir)) != 0)) {
+		*cause = store_cause(s, ret, "configure environment in %s", s->data_dir);
+		return (-1);
+	}
 	flags = DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL;
 	if (store_role_writes(s->role))
 		flags |= DB_CREATE | DB_RECOVER;
-	if ((ret = env->open(env, s->data_dir, flags, STORE_FILE_MODE)) != 0) {
+	if ((ret = env->open(env, s->home, flags, STORE_FILE_MODE)) != 0) {
 		if (ret == ENOENT && !store_role_writes(s->role))
 			*cause = xasprintf("no database environment in %s (is jobsd running?)",
 					   s->data_dir);
@@ -504,6 +511,8 @@ store_open(const char *data_dir, enum store_role role, struct store **out, char 
 		goto fail;
 	if (store_env_lock(s, &c) != 0)
 		goto fail;
+	s->home = store_role_writes(role) ? store_regions_prepare(data_dir) :
+	    store_regions_home(data_dir);
 	if (store_env_open(s, &c) != 0)
 		goto fail;
 	/* Recovered: others may join now. */
@@ -572,6 +581,12 @@ store_close(struct store *s)
 			s->env->txn_checkpoint(s->env, 0, 0, 0);
 		s->env->close(s->env, 0);
 	}
+	/* The last one out of a cleanly closed environment removes its regions: nothing in
+	 * them outlives the processes (every writer's open recovers and rebuilds them). */
+	if (store_role_writes(s->role) && s->env_open && !s->panicked && s->home != NULL &&
+	    strcmp(s->home, s->data_dir) != 0 &&
+	    flock(s->env_lock_fd, LOCK_EX | LOCK_NB) == 0)
+		store_regions_remove(s->data_dir);
 	if (s->env_lock_fd != -1)
 		close(s->env_lock_fd);
 	if (s->lock_fd != -1)
@@ -583,6 +598,7 @@ store_close(struct store *s)
 		store_graveyard = s;
 		return;
 	}
+	free(s->home);
 	free(s->data_dir);
 	free(s);
 }

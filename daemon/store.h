@@ -31,6 +31,13 @@ enum store_role {
 
 struct store;
 
+/* The environment's shared regions (store_regions.c) are kept under this memory file
+ * system directory by the writing roles, in data_dir when it is "" or unusable. Set
+ * before store_open (the supervisor's region_dir); the joining roles follow the writer's
+ * choice through data_dir/regions. */
+#define STORE_REGION_BASE_DEFAULT "/dev/shm"
+void store_set_region_base(const char *dir);
+
 int store_open(const char *data_dir, enum store_role role, struct store **out, char **cause);
 void store_close(struct store *s); /* checkpoints when the role writes */
 DB_ENV *store_env(struct store *s);

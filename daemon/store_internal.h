@@ -14,6 +14,7 @@
 
 struct store {
 	char *data_dir;
+	char *home;		/* the environment's home: data_dir/regions or data_dir */
 	enum store_role role;
 	int lock_fd;		/* jobsd.lock, held by SUPERVISOR and TOOL; -1 otherwise */
 	int env_lock_fd;	/* jobsd.env.lock: shared while attached, exclusive to recover */
@@ -39,6 +40,14 @@ struct store {
  * recovering it, and a joining role waits for a recovery to end (tests shorten them). */
 extern int store_recover_wait_ms;
 extern int store_join_wait_ms;
+
+/* store_regions.c. A writing role, with the environment lock held exclusively: set up
+ * the region directory and return the home to open (data_dir/regions, or data_dir when
+ * regions stay there). A joining role: the home the writer chose. */
+char *store_regions_prepare(const char *data_dir);
+char *store_regions_home(const char *data_dir);
+/* A writing role's clean close, nobody else attached: remove the region directory. */
+void store_regions_remove(const char *data_dir);
 
 /* Read-only transactions of the store: snapshot isolation on its multiversion
  * databases (no read locks), committed data only. */

@@ -374,6 +374,8 @@ supervisor_reload(struct jobsd *jsd)
 	keep_restart_key("data_dir", nc.data_dir, jsd->conf.data_dir, sizeof(nc.data_dir));
 	keep_restart_key("socket", nc.socket, jsd->conf.socket, sizeof(nc.socket));
 	keep_restart_key("pid_file", nc.pid_file, jsd->conf.pid_file, sizeof(nc.pid_file));
+	keep_restart_key("region_dir", nc.region_dir, jsd->conf.region_dir,
+			 sizeof(nc.region_dir));
 	keep_restart_key("user", nc.user, jsd->conf.user, sizeof(nc.user));
 	keep_restart_key("http_path", nc.http_path, jsd->conf.http_path, sizeof(nc.http_path));
 	listen_changed = nc.nlisten != jsd->conf.nlisten;
