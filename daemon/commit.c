@@ -161,7 +161,7 @@ static void
 commit_release(struct jobsd *jsd)
 {
 	struct outq *q, *next;
-	size_t i, k;
+	size_t i, k, sent;
 
 	if (jsd->log_broken)
 		return; /* not durable: never told (the daemon is stopping) */
@@ -175,10 +175,14 @@ commit_release(struct jobsd *jsd)
 			TAILQ_REMOVE(&jsd->held, q, entry);
 			q->queued = false;
 		}
-		outq_send_prefix(q, q->marks[k - 1].end);
+		/* Read before the shift below, which overwrites marks[k - 1] when 2k or more
+		 * marks are held: the ends after it would be off, a later release would cut a
+		 * frame (a garbled stream for the peer) and move bytes past the buffer. */
+		sent = q->marks[k - 1].end;
+		outq_send_prefix(q, sent);
 		for (i = k; i < q->nmarks; i++) {
 			q->marks[i - k].gen = q->marks[i].gen;
-			q->marks[i - k].end = q->marks[i].end - q->marks[k - 1].end;
+			q->marks[i - k].end = q->marks[i].end - sent;
 		}
 		q->nmarks -= k;
 	}

@@ -1,0 +1,184 @@
+/* check_commit.c: the supervisor's held output (daemon/commit.c) against a real store and a
+ * real socket: messages held for different commit generations go out whole and in order
+ * when a flush makes only some of the generations durable, and the rest when the next one
+ * does. A flush that released the first of several held generations used to shift the
+ * remaining marks from an overwritten base: the peer then got a frame cut in two (seen as
+ * a garbled stream by jobsd-http, then a memmove of a negative size in the supervisor). */
+#include <sys/socket.h>
+
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jobsd.h"
+#include "lib/testlib.h"
+
+Suite *commit_suite(void);
+
+#define HELD 7 /* messages, one generation each */
+
+/* Message i's body: a string of this many copies of 'a' + i (frames of different sizes). */
+static size_t
+pad_len(uint32_t i)
+{
+	return (5 + (7 * i) % 59);
+}
+
+struct fixture {
+	struct jobsd *jsd;
+	struct ipc_peer *peer;
+	struct outq q;
+	int far; /* the peer's other end, read with the blocking reader */
+	char dir[PATH_MAX];
+};
+
+static void
+ignore_msg(struct ipc_peer *p, const struct ipc_msg *m, void *arg)
+{
+}
+
+static void
+ignore_close(struct ipc_peer *p, const char *reason, void *arg)
+{
+}
+
+static void
+fixture_open(struct fixture *f)
+{
+	char *cause = NULL;
+	int sv[2];
+
+	memset(f, 0, sizeof(*f));
+	f->jsd = xcalloc(1, sizeof(*f->jsd));
+	f->jsd->loop = ev_loop_new(EVFLAG_AUTO);
+	ck_assert_ptr_nonnull(f->jsd->loop);
+	TAILQ_INIT(&f->jsd->held);
+	ipc_writer_init(&f->jsd->w);
+	tl_mkdtemp(f->dir, "commit");
+	if (store_open(f->dir, STORE_SUPERVISOR, &f->jsd->store, &cause) != 0)
+		ck_abort_msg("store_open: %s", cause);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f->peer = ipc_peer_new(f->jsd->loop, sv[0], ignore_msg, ignore_close, NULL);
+	ck_assert_ptr_nonnull(f->peer);
+	f->far = sv[1];
+	commit_outq_init(&f->q, &f->peer);
+}
+
+static void
+fixture_close(struct fixture *f)
+{
+	commit_outq_forget(f->jsd, &f->q);
+	ipc_peer_free(f->peer);
+	close(f->far);
+	store_close(f->jsd->store);
+	ipc_writer_destroy(&f->jsd->w);
+	ev_loop_destroy(f->jsd->loop);
+	free(f->jsd);
+	tl_rm_rf(f->dir);
+}
+
+/* Message i: MSG_CTL_OK with id i and a body whose size grows with i, committed in a
+ * generation of its own and held for it. */
+static void
+send_held(struct fixture *f, uint32_t i)
+{
+	msgpack_packer *pk;
+	char pad[64];
+
+	memset(pad, 'a' + (int)i, sizeof(pad));
+	commit_dirty(f->jsd);
+	pk = ipc_begin(&f->jsd->w, MSG_CTL_OK, i);
+	msgpack_pack_map(pk, 1);
+	ipc_pack_str(pk, "pad");
+	ipc_pack_strn(pk, pad, pad_len(i));
+	ck_assert_int_eq(ipc_end(&f->jsd->w), 0);
+	ck_assert_int_eq(commit_send(f->jsd, &f->q, f->peer, &f->jsd->w), 0);
+}
+
+/* Read n messages from the far end: ids from first on, each body as sent. */
+static void
+expect(struct fixture *f, struct ipc_reader *rd, uint32_t first, uint32_t n)
+{
+	const msgpack_object *pad;
+	struct ipc_msg m;
+	char *cause = NULL;
+	uint32_t i;
+
+	for (i = first; i < first + n; i++) {
+		ck_assert_msg(ipc_read_msg(f->far, rd, &m, 5000, &cause) == IPC_MSG,
+		              "message %u: %s", i, cause ? cause : "timed out");
+		ck_assert_uint_eq(m.type, MSG_CTL_OK);
+		ck_assert_uint_eq(m.id, i);
+		pad = ipc_get(&m.body, "pad");
+		ck_assert_ptr_nonnull(pad);
+		ck_assert_uint_eq(pad->via.str.size, pad_len(i));
+		ck_assert_int_eq(pad->via.str.ptr[0], 'a' + (int)i);
+	}
+}
+
+/* Nothing more is waiting on the far end. */
+static void
+expect_nothing(struct fixture *f, struct ipc_reader *rd)
+{
+	struct ipc_msg m;
+	char *cause = NULL;
+
+	/* written synchronously: anything sent is readable already */
+	ck_assert_int_eq(ipc_read_msg(f->far, rd, &m, 0, &cause), IPC_NEED_MORE);
+	free(cause);
+}
+
+/* Make generations up to upto durable (a flush asked for when only they were
+ * committed) and release what waited for them. */
+static void
+flush_upto(struct fixture *f, uint64_t upto)
+{
+	uint64_t written = f->jsd->gen_written;
+
+	f->jsd->gen_written = upto;
+	ck_assert_int_eq(commit_flush(f->jsd), 0);
+	f->jsd->gen_written = written;
+}
+
+START_TEST(test_partial_release_keeps_frames)
+{
+	struct fixture f;
+	struct ipc_reader rd;
+	uint32_t i;
+
+	fixture_open(&f);
+	ipc_reader_init(&rd);
+	for (i = 1; i <= HELD; i++)
+		send_held(&f, i);
+	expect_nothing(&f, &rd);
+
+	flush_upto(&f, 1); /* the first of seven */
+	expect(&f, &rd, 1, 1);
+	expect_nothing(&f, &rd);
+	flush_upto(&f, 3); /* two more */
+	expect(&f, &rd, 2, 2);
+	expect_nothing(&f, &rd);
+	send_held(&f, HELD + 1); /* held behind the others */
+	flush_upto(&f, f.jsd->gen_written);
+	expect(&f, &rd, 4, HELD + 1 - 3);
+	expect_nothing(&f, &rd);
+	ck_assert(!f.q.queued);
+	ck_assert_uint_eq(f.q.nmarks, 0);
+
+	ipc_reader_destroy(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+Suite *
+commit_suite(void)
+{
+	Suite *s = suite_create("commit");
+	TCase *tc = tl_tcase("commit", 30);
+
+	tcase_add_test(tc, test_partial_release_keeps_frames);
+	suite_add_tcase(s, tc);
+	return (s);
+}
