@@ -4,8 +4,9 @@
 # task-spooler and a fork+exec loop, sync throughput vs a SQLite import, analysis jobs,
 # progress/RSS overheads. Prints a table and writes docs/benchmarks.md.
 #
-#   sh bench/run.sh [--quick] [--build DIR] [--only 1,2,...] [--no-docs]
+#   sh bench/run.sh [--quick] [--build DIR] [--only 1,2,...] [--no-docs] [--docs]
 #   make bench [QUICK=1]
+# A run of some figures (--only) leaves docs/benchmarks.md alone unless --docs is given.
 #
 # Loopback only; every process it starts is ended by pid; its temp dir is removed.
 [ -z "${BASH_VERSION:-}" ] && exec bash "$0" "$@"
@@ -21,9 +22,10 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
 	--build) BUILD=$2; shift ;;
-	--only) ONLY=$2; shift ;;
+	--only) ONLY=$2; shift; [ "$DOCS" = forced ] || DOCS=0 ;;
 	--no-docs) DOCS=0 ;;
-	-h | --help) sed -n 2,10p "$0"; exit 0 ;;
+	--docs) DOCS=forced ;;
+	-h | --help) sed -n 2,11p "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 64 ;;
 	esac
 	shift
@@ -637,7 +639,7 @@ echo
 awk -F'\t' 'BEGIN { printf "%-66s %14s %14s %7s  %-10s %s\n", "figure", "jobsd", "reference", "ratio", "bar", "" }
 	{ printf "%-66s %14s %14s %7s  %-10s %s\n", $1, $2, $3, $4, $5, $6 }' "$RESULTS"
 
-if [ $DOCS = 1 ]; then
+if [ $DOCS != 0 ]; then
 	{
 		echo "# jobsd benchmarks"
 		echo
