@@ -48,6 +48,7 @@ commit_outq_forget(struct jobsd *jsd, struct outq *q)
 	}
 	if (q->peerp != NULL) { /* initialised, not yet forgotten */
 		ipc_writer_destroy(&q->w);
+		ipc_writer_init(&q->w); /* empty, owning nothing: never a freed buffer */
 		q->peerp = NULL;
 	}
 	free(q->marks);
@@ -136,14 +137,16 @@ commit_dirty(struct jobsd *jsd)
 static void
 outq_send_prefix(struct outq *q, size_t end)
 {
-	struct ipc_peer *peer = q->peerp != NULL ? *q->peerp : NULL;
+	struct ipc_peer *peer = *q->peerp;
 	struct ipc_writer tmp;
-	size_t rest = q->w.buf.size - end;
+	size_t rest;
 
-	if (peer == NULL) {
-		ipc_writer_reset(&q->w);
-		return;
-	}
+	/* The marks are ends of whole frames in the buffer: past it, they are corrupt, and
+	 * sending would garble the stream and moving would write outside the buffer. */
+	if (end > q->w.buf.size)
+		fatalx("%s: held output mark %zu past its %zu bytes", __func__, end,
+		       q->w.buf.size);
+	rest = q->w.buf.size - end;
 	if (rest == 0) {
 		ipc_peer_send(peer, &q->w);
 		return;
@@ -171,6 +174,14 @@ commit_release(struct jobsd *jsd)
 			;
 		if (k == 0)
 			continue;
+		if (q->peerp == NULL || *q->peerp == NULL) {
+			/* the peer went away: nobody is left to tell */
+			TAILQ_REMOVE(&jsd->held, q, entry);
+			q->queued = false;
+			ipc_writer_reset(&q->w);
+			q->nmarks = 0;
+			continue;
+		}
 		if (k == q->nmarks) {
 			TAILQ_REMOVE(&jsd->held, q, entry);
 			q->queued = false;

@@ -3,7 +3,8 @@
  * when a flush makes only some of the generations durable, and the rest when the next one
  * does. A flush that released the first of several held generations used to shift the
  * remaining marks from an overwritten base: the peer then got a frame cut in two (seen as
- * a garbled stream by jobsd-http, then a memmove of a negative size in the supervisor). */
+ * a garbled stream by jobsd-http, then a memmove of a negative size in the supervisor).
+ * Output held for a peer that went away is dropped at the next release. */
 #include <sys/socket.h>
 
 #include <check.h>
@@ -172,6 +173,30 @@ START_TEST(test_partial_release_keeps_frames)
 }
 END_TEST
 
+/* The peer goes away while its output is held: the flush drops it (nothing is sent,
+ * nothing is left queued), and a later flush has nothing to do. */
+START_TEST(test_release_after_peer_gone)
+{
+	struct fixture f;
+	uint32_t i;
+
+	fixture_open(&f);
+	for (i = 1; i <= 3; i++)
+		send_held(&f, i);
+	ck_assert(f.q.queued);
+	ipc_peer_free(f.peer);
+	f.peer = NULL;
+	flush_upto(&f, 1);
+	ck_assert(!f.q.queued);
+	ck_assert_uint_eq(f.q.nmarks, 0);
+	ck_assert_uint_eq(f.q.w.buf.size, 0);
+	ck_assert(TAILQ_EMPTY(&f.jsd->held));
+	flush_upto(&f, f.jsd->gen_written);
+	ck_assert(TAILQ_EMPTY(&f.jsd->held));
+	fixture_close(&f);
+}
+END_TEST
+
 Suite *
 commit_suite(void)
 {
@@ -179,6 +204,7 @@ commit_suite(void)
 	TCase *tc = tl_tcase("commit", 30);
 
 	tcase_add_test(tc, test_partial_release_keeps_frames);
+	tcase_add_test(tc, test_release_after_peer_gone);
 	suite_add_tcase(s, tc);
 	return (s);
 }
