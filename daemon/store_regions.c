@@ -197,18 +197,46 @@ regions_make(const char *data_dir, const char *base, char **why)
 	return (xstrdup(dir));
 }
 
+/* Where data_dir/regions points, if that is a region directory of ours (a name this
+ * file makes, a real directory of our uid); else "". */
+static void
+regions_linked(const char *data_dir, char *out, size_t len)
+{
+	char link[2 * PATH_MAX], prefix[64];
+	const char *name;
+	struct stat st;
+	ssize_t n;
+
+	out[0] = '\0';
+	snprintf(link, sizeof(link), "%s/%s", data_dir, REGIONS_LINK);
+	if ((n = readlink(link, out, len - 1)) <= 0) {
+		out[0] = '\0';
+		return;
+	}
+	out[n] = '\0';
+	snprintf(prefix, sizeof(prefix), REGIONS_PREFIX "%u-", (unsigned)geteuid());
+	name = strrchr(out, '/') != NULL ? strrchr(out, '/') + 1 : out;
+	if (strncmp(name, prefix, strlen(prefix)) != 0 || lstat(out, &st) == -1 ||
+	    !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		out[0] = '\0';
+}
+
 char *
 store_regions_prepare(const char *data_dir)
 {
-	char link[2 * PATH_MAX], *dir, *why = NULL;
+	char link[2 * PATH_MAX], prev[PATH_MAX], *dir = NULL, *why = NULL;
 
 	snprintf(link, sizeof(link), "%s/%s", data_dir, REGIONS_LINK);
+	regions_linked(data_dir, prev, sizeof(prev));
 	if (region_base[0] != '\0') {
 		regions_sweep(region_base);
 		if ((dir = regions_make(data_dir, region_base, &why)) != NULL &&
 		    regions_symlink(dir, link, &why) == 0) {
-			/* Regions an older layout (or a fallback) left in data_dir. */
+			/* Regions an older layout (or a fallback) left in data_dir, and the
+			 * directory of a region_dir configured before. */
 			regions_remove_files(data_dir, false);
+			if (prev[0] != '\0' && strcmp(prev, dir) != 0)
+				regions_remove_files(prev, true);
 			free(dir);
 			return (xstrdup(link));
 		}
@@ -217,6 +245,8 @@ store_regions_prepare(const char *data_dir)
 		free(dir);
 	}
 	unlink(link);
+	if (prev[0] != '\0')
+		regions_remove_files(prev, true);
 	return (xstrdup(data_dir));
 }
 
@@ -236,12 +266,10 @@ void
 store_regions_remove(const char *data_dir)
 {
 	char link[2 * PATH_MAX], dir[PATH_MAX];
-	ssize_t n;
 
 	snprintf(link, sizeof(link), "%s/%s", data_dir, REGIONS_LINK);
-	if ((n = readlink(link, dir, sizeof(dir) - 1)) <= 0)
-		return;
-	dir[n] = '\0';
+	regions_linked(data_dir, dir, sizeof(dir));
 	unlink(link);
-	regions_remove_files(dir, true);
+	if (dir[0] != '\0')
+		regions_remove_files(dir, true);
 }

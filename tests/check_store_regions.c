@@ -253,6 +253,56 @@ START_TEST(test_moves_from_data_dir)
 }
 END_TEST
 
+/* A writer that finds the regions elsewhere than it puts them (region_dir changed, or
+ * emptied) removes the old directory. */
+START_TEST(test_base_changed)
+{
+	char first[1024], second[PATH_MAX], moved[1024];
+	struct store *s;
+	pid_t pid;
+	int status;
+
+	expected_dir(base, dir, first, sizeof(first));
+	/* killed, so the regions stay where they were */
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		char *cause = NULL;
+
+		_exit(store_open(dir, STORE_SUPERVISOR, &s, &cause) == 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert(exists("%s/__db.001", first));
+
+	tl_mkdtemp(second, "base2");
+	store_set_region_base(second);
+	s = open_as(STORE_SUPERVISOR);
+	expected_dir(second, dir, moved, sizeof(moved));
+	ck_assert(exists("%s/__db.001", moved));
+	ck_assert(!exists("%s", first));
+	store_close(s);
+
+	/* and back into data_dir */
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		char *cause = NULL;
+
+		_exit(store_open(dir, STORE_SUPERVISOR, &s, &cause) == 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert(exists("%s/__db.001", moved));
+	store_set_region_base("");
+	s = open_as(STORE_SUPERVISOR);
+	ck_assert(!exists("%s", moved));
+	ck_assert(exists("%s/__db.001", dir));
+	store_close(s);
+	tl_rm_rf(second);
+}
+END_TEST
+
 /* A killed writer's regions whose data directory was then deleted are swept by the next
  * writer of the same uid; a directory whose data directory exists is left alone. */
 START_TEST(test_sweep_stale)
@@ -308,6 +358,7 @@ store_regions_suite(void)
 	tcase_add_test(tc, test_fallback_to_data_dir);
 	tcase_add_test(tc, test_small_base);
 	tcase_add_test(tc, test_moves_from_data_dir);
+	tcase_add_test(tc, test_base_changed);
 	tcase_add_test(tc, test_sweep_stale);
 	suite_add_tcase(s, tc);
 	return (s);
