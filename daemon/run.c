@@ -652,7 +652,17 @@ run_cancel(struct jobsd *jsd, uint64_t no, const char *by, struct client *c,
 			}
 			r->dirty = false;
 			log_info("%s: cancel requested by %s", job_label(no), by ? by : "?");
-			if (run_send_cancel(r) == -1 || jsd->conf.cancel_grace_ms == 0)
+			if (!r->hello && r->peer != NULL) {
+				/* Its worker is still joining the store, maybe inside Berkeley DB,
+				 * where a kill would panic the environment (a recovery that stops
+				 * every job). Its hello is answered with SIGKILL, when it only waits
+				 * for its job; the grace (or the start timeout) bounds the wait. */
+				if (jsd->conf.cancel_grace_ms > 0) {
+					ev_timer_set(&r->kill_timer,
+						     jsd->conf.cancel_grace_ms / 1000.0, 0.0);
+					ev_timer_start(jsd->loop, &r->kill_timer);
+				}
+			} else if (run_send_cancel(r) == -1 || jsd->conf.cancel_grace_ms == 0)
 				run_kill(r, SIGKILL);
 			else {
 				ev_timer_set(&r->kill_timer, jsd->conf.cancel_grace_ms / 1000.0, 0.0);

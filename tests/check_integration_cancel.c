@@ -1,9 +1,16 @@
 /* check_integration_cancel.c: cancelling jobs through jobctl against a real jobsd: a
  * pending job (never starts, start_time null), a running job (stops at a batch boundary,
- * its committed records stay), an ended job (conflict), and the exit codes of watch and
- * submit --wait. Slow jobs use the worker's test parameters delay_ms and batch_size. */
+ * its committed records stay), a job whose worker is still starting (no store recovery),
+ * an ended job (conflict), and the exit codes of watch and submit --wait. Slow jobs use the
+ * worker's test parameters delay_ms and batch_size. */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "lib/testlib.h"
@@ -204,6 +211,72 @@ START_TEST(test_watch_and_wait_exit_codes)
 }
 END_TEST
 
+static bool
+pred_cancel_requested(const struct job *j, void *arg)
+{
+	return (j->cancel_requested);
+}
+
+/* A cancel that arrives while the job's worker is still starting (exec'd, joining the
+ * store, no hello yet) must not kill it there: killed inside Berkeley DB, it would panic
+ * the environment and force a recovery that stops every job and listener. The worker is
+ * held before its exec by a wrapper until a gate file appears; the cancel is recorded
+ * meanwhile; the worker must then get past the gate (it is stopped after its hello, when
+ * it only waits for its job) and the job must end cancelled, without a store recovery. */
+START_TEST(test_cancel_while_starting)
+{
+	char wrapper[PATH_MAX], gate[PATH_MAX], passed[PATH_MAX];
+	char id[32], *script, *log;
+	FILE *f;
+	struct tl_daemon *d;
+	struct tl_run r;
+	struct job jb;
+	pid_t pid;
+	int status;
+
+	d = tl_daemon_new(NULL);
+	snprintf(wrapper, sizeof(wrapper), "%s/worker-gated", d->dir);
+	snprintf(gate, sizeof(gate), "%s/gate", d->dir);
+	snprintf(passed, sizeof(passed), "%s/passed", d->dir);
+	script = xasprintf("#!/bin/sh\n"
+			   "case \"$1\" in --checkpoint) exec %s/jobsd-worker \"$@\" ;; esac\n"
+			   "while [ ! -e %s ]; do sleep 0.01; done\n"
+			   ": > %s\n"
+			   "exec %s/jobsd-worker \"$@\"\n",
+			   tl_bin_dir(), gate, passed, tl_bin_dir());
+	tl_write_file(wrapper, script);
+	free(script);
+	ck_assert_int_eq(chmod(wrapper, 0755), 0);
+	ck_assert_ptr_nonnull(f = fopen(d->config, "a"));
+	fprintf(f, "\n[jobsd]\nworker_path = %s\n", wrapper);
+	fclose(f);
+	tl_daemon_start(d);
+
+	tl_submit(d, id, "full_sync", "delay_ms=100", "batch_size=1", NULL);
+	/* jobctl cancel returns when the job has ended: run it beside the test */
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0)
+		_exit(JOBCTL(d, &r, "cancel", id) == 0 ? 0 : 1);
+	ck_assert_int_eq(tl_wait_job(d, id, pred_cancel_requested, NULL, 10000, &jb), 0);
+	job_free(&jb);
+	tl_write_file(gate, "");
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	ck_assert_int_eq(tl_job(d, id, false, &jb), 0);
+	ck_assert_msg(jb.status == JOB_CANCELLED, "%s ended %s: %s", id,
+		      job_status_name(jb.status), jb.error ? jb.error : "");
+	job_free(&jb);
+	ck_assert_msg(access(passed, F_OK) == 0, "the worker was killed before its hello");
+	log = tl_daemon_log(d);
+	ck_assert_msg(strstr(log, "needs recovery") == NULL, "the store needed a recovery:\n%s",
+		      log);
+	free(log);
+	ck_assert_int_eq(tl_ping(d, 5000), 0);
+}
+END_TEST
+
 Suite *integration_cancel_suite(void);
 
 Suite *
@@ -215,6 +288,7 @@ integration_cancel_suite(void)
 	tc = tl_tcase("cancel", 60);
 	tcase_add_test(tc, test_cancel_pending);
 	tcase_add_test(tc, test_cancel_running_keeps_committed);
+	tcase_add_test(tc, test_cancel_while_starting);
 	suite_add_tcase(s, tc);
 
 	tc = tl_tcase("watch", 60);
