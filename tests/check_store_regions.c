@@ -80,6 +80,23 @@ open_as(enum store_role role)
 	return (open_at(dir, role));
 }
 
+/* A writer of data_dir that is killed (exits without closing): its regions stay. */
+static void
+killed_writer(const char *data_dir)
+{
+	struct store *s;
+	char *cause = NULL;
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0)
+		_exit(store_open(data_dir, STORE_SUPERVISOR, &s, &cause) == 0 ? 0 : 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void
 setup(void)
 {
@@ -259,20 +276,9 @@ START_TEST(test_base_changed)
 {
 	char first[1024], second[PATH_MAX], moved[1024];
 	struct store *s;
-	pid_t pid;
-	int status;
 
 	expected_dir(base, dir, first, sizeof(first));
-	/* killed, so the regions stay where they were */
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		char *cause = NULL;
-
-		_exit(store_open(dir, STORE_SUPERVISOR, &s, &cause) == 0 ? 0 : 1);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	killed_writer(dir); /* its regions stay where they were */
 	ck_assert(exists("%s/__db.001", first));
 
 	tl_mkdtemp(second, "base2");
@@ -284,15 +290,7 @@ START_TEST(test_base_changed)
 	store_close(s);
 
 	/* and back into data_dir */
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		char *cause = NULL;
-
-		_exit(store_open(dir, STORE_SUPERVISOR, &s, &cause) == 0 ? 0 : 1);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	killed_writer(dir);
 	ck_assert(exists("%s/__db.001", moved));
 	store_set_region_base("");
 	s = open_as(STORE_SUPERVISOR);
@@ -309,27 +307,13 @@ START_TEST(test_sweep_stale)
 {
 	char gone[PATH_MAX], live[PATH_MAX], stale[1024], kept[1024];
 	struct store *s;
-	pid_t pid;
-	int status;
 
 	tl_mkdtemp(gone, "gone");
 	tl_mkdtemp(live, "live");
 	expected_dir(base, gone, stale, sizeof(stale));
 	expected_dir(base, live, kept, sizeof(kept));
-	/* Two writers killed without closing (their regions stay). */
-	for (int i = 0; i < 2; i++) {
-		pid = fork();
-		ck_assert_int_ne(pid, -1);
-		if (pid == 0) {
-			char *cause = NULL;
-
-			_exit(store_open(i == 0 ? gone : live, STORE_SUPERVISOR, &s, &cause) == 0
-			          ? 0
-			          : 1);
-		}
-		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	}
+	killed_writer(gone);
+	killed_writer(live);
 	ck_assert(exists("%s/__db.001", stale));
 	ck_assert(exists("%s/__db.001", kept));
 	tl_rm_rf(gone);
