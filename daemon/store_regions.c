@@ -43,6 +43,15 @@ store_set_region_base(const char *dir)
 	snprintf(region_base, sizeof(region_base), "%s", dir != NULL ? dir : "");
 }
 
+/* A region file's name: __db.NNN. Not the __db.XXXXXXXX.XXXXXXXX temporary files of a
+ * database being created in data_dir, which recovery may need. */
+static bool
+regions_file(const char *name)
+{
+	return (strncmp(name, "__db.", 5) == 0 && strlen(name) == 8 &&
+	        strspn(name + 5, "0123456789") == 3);
+}
+
 /* Remove the region files (__db.NNN) in dir; with rmdir_too, the back link and dir. */
 static void
 regions_remove_files(const char *dir, bool rmdir_too)
@@ -54,7 +63,7 @@ regions_remove_files(const char *dir, bool rmdir_too)
 	if ((d = opendir(dir)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "__db.", 5) != 0)
+		if (!regions_file(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		unlink(path);
