@@ -234,7 +234,9 @@ on_worker_msg(struct ipc_peer *p, const struct ipc_msg *m, void *arg)
 			return;
 		r->hello = true;
 		ev_timer_stop(r->jsd->loop, &r->start_timer);
-		if (j->cancel_requested) {
+		/* Cancelled, or the daemon is stopping, while it joined the store: now that it
+		 * only waits for its job, it can be killed safely. */
+		if (j->cancel_requested || r->jsd->stopping) {
 			run_kill(r, SIGKILL);
 			return;
 		}

@@ -308,10 +308,11 @@ supervisor_stop(struct jobsd *jsd, const char *why)
 	checkpoint_stop(jsd);
 	warm_release_all(jsd, 0); /* no job: they exit when their socket closes */
 	/* Workers stop at a batch boundary like a cancel (a signal could catch them inside
-	 * Berkeley DB); those not yet talking get SIGTERM; SIGKILL after the grace. */
+	 * Berkeley DB); those still starting (joining the store) at their hello (run.c);
+	 * those whose socket is gone get SIGTERM; SIGKILL after the grace. */
 	TAILQ_FOREACH(r, &jsd->runs, entry) {
 		ev_timer_stop(jsd->loop, &r->kill_timer);
-		if (r->have_result || r->exited)
+		if (r->have_result || r->exited || (!r->hello && r->peer != NULL))
 			continue;
 		if (run_send_cancel(r) == -1)
 			run_kill(r, SIGTERM);

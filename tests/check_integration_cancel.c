@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,63 +218,121 @@ pred_cancel_requested(const struct job *j, void *arg)
 	return (j->cancel_requested);
 }
 
-/* A cancel that arrives while the job's worker is still starting (exec'd, joining the
- * store, no hello yet) must not kill it there: killed inside Berkeley DB, it would panic
- * the environment and force a recovery that stops every job and listener. The worker is
- * held before its exec by a wrapper until a gate file appears; the cancel is recorded
- * meanwhile; the worker must then get past the gate (it is stopped after its hello, when
- * it only waits for its job) and the job must end cancelled, without a store recovery. */
-START_TEST(test_cancel_while_starting)
-{
-	char wrapper[PATH_MAX], gate[PATH_MAX], passed[PATH_MAX];
-	char id[32], *script, *log;
-	FILE *f;
+/* A daemon whose workers are held before their exec by a wrapper until the file gate
+ * appears; the wrapper creates passed when it lets one through (checkpoints go at once). */
+struct gated {
 	struct tl_daemon *d;
-	struct tl_run r;
-	struct job jb;
-	pid_t pid;
-	int status;
+	char gate[PATH_MAX];
+	char passed[PATH_MAX];
+};
 
-	d = tl_daemon_new(NULL);
-	snprintf(wrapper, sizeof(wrapper), "%s/worker-gated", d->dir);
-	snprintf(gate, sizeof(gate), "%s/gate", d->dir);
-	snprintf(passed, sizeof(passed), "%s/passed", d->dir);
+static void
+gated_start(struct gated *g)
+{
+	char wrapper[PATH_MAX], *script;
+	FILE *f;
+
+	g->d = tl_daemon_new(NULL);
+	snprintf(wrapper, sizeof(wrapper), "%s/worker-gated", g->d->dir);
+	snprintf(g->gate, sizeof(g->gate), "%s/gate", g->d->dir);
+	snprintf(g->passed, sizeof(g->passed), "%s/passed", g->d->dir);
 	script = xasprintf("#!/bin/sh\n"
 			   "case \"$1\" in --checkpoint) exec %s/jobsd-worker \"$@\" ;; esac\n"
 			   "while [ ! -e %s ]; do sleep 0.01; done\n"
 			   ": > %s\n"
 			   "exec %s/jobsd-worker \"$@\"\n",
-			   tl_bin_dir(), gate, passed, tl_bin_dir());
+			   tl_bin_dir(), g->gate, g->passed, tl_bin_dir());
 	tl_write_file(wrapper, script);
 	free(script);
 	ck_assert_int_eq(chmod(wrapper, 0755), 0);
-	ck_assert_ptr_nonnull(f = fopen(d->config, "a"));
+	ck_assert_ptr_nonnull(f = fopen(g->d->config, "a"));
 	fprintf(f, "\n[jobsd]\nworker_path = %s\n", wrapper);
 	fclose(f);
-	tl_daemon_start(d);
+	tl_daemon_start(g->d);
+}
 
-	tl_submit(d, id, "full_sync", "delay_ms=100", "batch_size=1", NULL);
+/* The daemon's log has no store recovery and no process dead inside Berkeley DB. */
+static void
+assert_no_panic(struct tl_daemon *d)
+{
+	char *log = tl_daemon_log(d);
+
+	ck_assert_msg(strstr(log, "needs recovery") == NULL && strstr(log, "died in") == NULL,
+		      "the store was hurt:\n%s", log);
+	free(log);
+}
+
+/* A cancel that arrives while the job's worker is still starting (exec'd, joining the
+ * store, no hello yet) must not kill it there: killed inside Berkeley DB, it would panic
+ * the environment and force a recovery that stops every job and listener. With the
+ * worker held at the gate, the cancel is recorded; the worker must then get past the
+ * gate (it is stopped after its hello, when it only waits for its job) and the job must
+ * end cancelled, without a store recovery. */
+START_TEST(test_cancel_while_starting)
+{
+	struct gated g;
+	struct tl_run r;
+	struct job jb;
+	char id[32];
+	pid_t pid;
+	int status;
+
+	gated_start(&g);
+	tl_submit(g.d, id, "full_sync", "delay_ms=100", "batch_size=1", NULL);
 	/* jobctl cancel returns when the job has ended: run it beside the test */
 	pid = fork();
 	ck_assert_int_ne(pid, -1);
 	if (pid == 0)
-		_exit(JOBCTL(d, &r, "cancel", id) == 0 ? 0 : 1);
-	ck_assert_int_eq(tl_wait_job(d, id, pred_cancel_requested, NULL, 10000, &jb), 0);
+		_exit(JOBCTL(g.d, &r, "cancel", id) == 0 ? 0 : 1);
+	ck_assert_int_eq(tl_wait_job(g.d, id, pred_cancel_requested, NULL, 10000, &jb), 0);
 	job_free(&jb);
-	tl_write_file(gate, "");
+	tl_write_file(g.gate, "");
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
-	ck_assert_int_eq(tl_job(d, id, false, &jb), 0);
+	ck_assert_int_eq(tl_job(g.d, id, false, &jb), 0);
 	ck_assert_msg(jb.status == JOB_CANCELLED, "%s ended %s: %s", id,
 		      job_status_name(jb.status), jb.error ? jb.error : "");
 	job_free(&jb);
-	ck_assert_msg(access(passed, F_OK) == 0, "the worker was killed before its hello");
-	log = tl_daemon_log(d);
-	ck_assert_msg(strstr(log, "needs recovery") == NULL, "the store needed a recovery:\n%s",
-		      log);
+	ck_assert_msg(access(g.passed, F_OK) == 0, "the worker was killed before its hello");
+	assert_no_panic(g.d);
+	ck_assert_int_eq(tl_ping(g.d, 5000), 0);
+}
+END_TEST
+
+/* The same for a stop (SIGTERM) while a worker is starting: the daemon waits for the
+ * worker's hello (within its stop grace) instead of signalling it inside the store. */
+START_TEST(test_stop_while_starting)
+{
+	struct gated g;
+	struct job jb;
+	char id[32], *log;
+	int64_t deadline;
+	int status;
+
+	gated_start(&g);
+	tl_submit(g.d, id, "full_sync", "delay_ms=100", "batch_size=1", NULL);
+	ck_assert(tl_wait_status(g.d, id, JOB_RUNNING, 10000, &jb) == 0);
+	job_free(&jb);
+	ck_assert_int_eq(kill(g.d->pid, SIGTERM), 0);
+	/* the stop has been handled (and, before the fix, the worker signalled) */
+	deadline = tl_now_ms() + 10000;
+	for (;;) {
+		log = tl_daemon_log(g.d);
+		if (strstr(log, "stopping (SIGTERM)") != NULL)
+			break;
+		free(log);
+		ck_assert_msg(tl_now_ms() < deadline, "the daemon did not start stopping");
+		tl_sleep_ms(10);
+	}
 	free(log);
-	ck_assert_int_eq(tl_ping(d, 5000), 0);
+	tl_write_file(g.gate, "");
+	ck_assert_int_eq(tl_wait_gone(g.d->pid, 20000), 0);
+	ck_assert(tl_daemon_exited(g.d));
+	status = g.d->last_status;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "jobsd status %d", status);
+	ck_assert_msg(access(g.passed, F_OK) == 0, "the worker was signalled before its hello");
+	assert_no_panic(g.d);
 }
 END_TEST
 
@@ -289,6 +348,7 @@ integration_cancel_suite(void)
 	tcase_add_test(tc, test_cancel_pending);
 	tcase_add_test(tc, test_cancel_running_keeps_committed);
 	tcase_add_test(tc, test_cancel_while_starting);
+	tcase_add_test(tc, test_stop_while_starting);
 	suite_add_tcase(s, tc);
 
 	tc = tl_tcase("watch", 60);
