@@ -38,6 +38,7 @@ struct config {
 	int retention_count;       /* default 10000 finished jobs, 0 = unlimited */
 	int progress_interval_ms;  /* progress commits coalesced to this, default 250 */
 	int worker_start_timeout_ms; /* first message from a worker, default 10000 */
+	int checkpoint_log_mb;       /* checkpoint after this much log, default 256 */
 	char log_level[16];        /* error|warning|info|debug, default info */
 
 	/* [source NAME] sections; the first one is the default source of a sync */

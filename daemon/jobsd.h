@@ -215,6 +215,7 @@ struct jobsd {
 	pid_t ckp_pid; /* 0 when none runs */
 	bool ckp_done; /* ckp_file/ckp_offset: the end of the log when the last one began */
 	uint32_t ckp_file, ckp_offset;
+	ev_tstamp ckp_at; /* when the last one began */
 };
 
 /* config.c: see config.h. */
@@ -299,9 +300,11 @@ void recovery_check(struct jobsd *jsd); /* after a child was reaped */
 void recovery_forget_client(struct jobsd *jsd, struct client *c);
 void recovery_free(struct jobsd *jsd); /* at exit: ends never recorded (next start does) */
 
-/* checkpoint.c: `jobsd-worker --checkpoint` every CHECKPOINT_INTERVAL_S when the log has
- * grown, at most one at a time, never counted in max_workers. */
+/* checkpoint.c: `jobsd-worker --checkpoint` CHECKPOINT_INTERVAL_S after the last one when
+ * the log has grown, or once it has grown by checkpoint_log_mb (polled every
+ * CHECKPOINT_POLL_S); at most one at a time, never counted in max_workers. */
 #define CHECKPOINT_INTERVAL_S 60.0
+#define CHECKPOINT_POLL_S 1.0
 void checkpoint_init(struct jobsd *jsd);
 void checkpoint_stop(struct jobsd *jsd);  /* no more checkpoints (stopping) */
 void checkpoint_kill(struct jobsd *jsd);  /* SIGKILL the running one, if any */

@@ -1,11 +1,18 @@
 /* check_checkpoint.c: `jobsd-worker --checkpoint DATA_DIR`, the short-lived process the
  * supervisor starts to checkpoint the store off its loop (daemon/checkpoint.c): it joins a
  * running daemon's environment, checkpoints and exits 0; it exits 1 on a data_dir it cannot
- * open; the daemon keeps answering afterwards. */
+ * open; the daemon keeps answering afterwards. And the supervisor's trigger: once
+ * checkpoint_log_mb of log were written it checkpoints without waiting for its 60 s
+ * interval, and the log files before that checkpoint are removed. */
+#include <sys/stat.h>
+
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "lib/datagen_fixture.h"
 #include "lib/testlib.h"
 
 Suite *checkpoint_suite(void);
@@ -62,6 +69,58 @@ START_TEST(test_checkpoint_bad_dir)
 }
 END_TEST
 
+static int
+count_logs(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, "log.", 4) == 0;
+	closedir(d);
+	return (n);
+}
+
+/* A sync of 5,000 generated owners writes about 20 MB of log (two 10 MB log files and
+ * more): with checkpoint_log_mb = 1 the supervisor checkpoints because of the log's size,
+ * long before its 60 s interval, and the first log file goes away. */
+START_TEST(test_checkpoint_by_log_size)
+{
+	struct tl_daemon *d;
+	struct job jb;
+	struct stat sb;
+	char src[PATH_MAX], first[PATH_MAX + 32], id[32], *log;
+	int64_t deadline;
+
+	tl_mkdtemp(src, "ckpsrc");
+	dg_run((const char *const[]){"--owners", "5000", "--seed", "7", "--out", src, "-q",
+				     NULL});
+	d = tl_daemon_new(&(struct tl_opts){.fixture = src,
+					   .extra = "\n[jobsd]\ncheckpoint_log_mb = 1\n"});
+	tl_daemon_start(d);
+	tl_submit(d, id, "full_sync", NULL);
+	ck_assert_msg(tl_wait_status(d, id, JOB_COMPLETED, 120000, &jb) == 0,
+		      "the sync did not complete");
+	job_free(&jb);
+
+	snprintf(first, sizeof(first), "%s/log.0000000001", d->data_dir);
+	deadline = tl_now_ms() + 30000;
+	while (stat(first, &sb) == 0 && tl_now_ms() < deadline)
+		tl_sleep_ms(100);
+	ck_assert_msg(stat(first, &sb) != 0, "log.0000000001 is still there 30 s after the sync");
+	ck_assert_int_le(count_logs(d->data_dir), 2);
+	log = tl_daemon_log(d);
+	ck_assert_msg(strstr(log, "checkpoint: started process") != NULL &&
+			  strstr(log, "(log size, ") != NULL,
+		      "no checkpoint for the log's size in the daemon's log");
+	free(log);
+	ck_assert_int_eq(tl_daemon_stop(d), 0);
+	tl_rm_rf(src);
+}
+END_TEST
+
 Suite *
 checkpoint_suite(void)
 {
@@ -70,6 +129,7 @@ checkpoint_suite(void)
 
 	tcase_add_test(tc, test_checkpoint_running_daemon);
 	tcase_add_test(tc, test_checkpoint_bad_dir);
+	tcase_add_test(tc, test_checkpoint_by_log_size);
 	suite_add_tcase(s, tc);
 	return (s);
 }

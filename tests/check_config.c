@@ -90,6 +90,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.retention_count, 10000);
 	ck_assert_int_eq(c.progress_interval_ms, 250);
 	ck_assert_int_eq(c.worker_start_timeout_ms, 10000);
+	ck_assert_int_eq(c.checkpoint_log_mb, 256);
 	ck_assert_str_eq(c.log_level, "info");
 	ck_assert_uint_eq(c.nsources, 0);
 	ck_assert_uint_eq(c.nlisten, 0);
@@ -134,6 +135,7 @@ START_TEST(test_every_key)
 				"retention_count = 0\n"
 				"progress_interval_ms = 10\n"
 				"worker_start_timeout = 600\n"
+				"checkpoint_log_mb = 65536\n"
 				"log_level = debug\n"
 				"[http]\n"
 				"listen = 127.0.0.1:8080\n"
@@ -168,6 +170,7 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(c.retention_count, 0);
 	ck_assert_int_eq(c.progress_interval_ms, 10);
 	ck_assert_int_eq(c.worker_start_timeout_ms, 600000);
+	ck_assert_int_eq(c.checkpoint_log_mb, 65536);
 	ck_assert_str_eq(c.log_level, "debug");
 	ck_assert_uint_eq(c.nlisten, 4);
 	ck_assert_str_eq(c.listen[0], "127.0.0.1:8080");
@@ -227,6 +230,8 @@ static const struct {
 	 "F:1: key 'progress_interval_ms': 9 is out of range (10..60000)"},
 	{"worker_start_timeout = 0\n",
 	 "F:1: key 'worker_start_timeout': 0 is out of range (1..600)"},
+	{"checkpoint_log_mb = 0\n",
+	 "F:1: key 'checkpoint_log_mb': 0 is out of range (1..65536)"},
 	{"[http]\nprocesses = 65\n", "F:2: key 'processes': 65 is out of range (1..64)"},
 	{"[http]\nmax_connections = 0\n",
 	 "F:2: key 'max_connections': 0 is out of range (1..1000000)"},
