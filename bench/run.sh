@@ -37,11 +37,11 @@ want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
 if [ $QUICK = 1 ]; then
 	REST_JOBS=10000 WRK_S=1 RUNS=3 CLOSE_CFGS="1:50"
 	IDX_SIZES="1000 10000 50000" IDX_S=1 IDX_RUNS=3 SQL_REPS=3000
-	TURN_JOBS=300 TURN_RUNS=1 OWNERS=10000 PROG_OWNERS=5000 PROG_RUNS=3
+	TURN_JOBS=300 TURN_RUNS=1 OWNERS=10000 SYNC_RUNS=1 PROG_OWNERS=5000 PROG_RUNS=3
 else
 	REST_JOBS=100000 WRK_S=4 RUNS=3 CLOSE_CFGS="1:50 2:100"
 	IDX_SIZES="1000 100000 1000000" IDX_S=1 IDX_RUNS=5 SQL_REPS=6000
-	TURN_JOBS=5000 TURN_RUNS=3 OWNERS=1000000 PROG_OWNERS=50000 PROG_RUNS=9
+	TURN_JOBS=5000 TURN_RUNS=3 OWNERS=1000000 SYNC_RUNS=3 PROG_OWNERS=50000 PROG_RUNS=9
 fi
 
 # --- tools ------------------------------------------------------------------------------
@@ -432,49 +432,72 @@ COMMIT;
 EOF
 }
 
+# sync_round DIR: one round of figure 4. SQLite's import of DIR/src, then a fresh data dir
+# and daemon: full_sync, an identical full_sync, incremental_sync of DIR/mut. Appends the
+# round's figures to the R_* arrays; leaves the daemon running (figure 5 uses its store).
+sync_round() {
+	local d=$1 t0 t1 v
+	t0=$(now_s)
+	/usr/bin/time -f '%M %U %S' -o "$WORK/sqlite.rss" sqlite3 "$WORK/import.sqlite" < "$WORK/import.sql"
+	t1=$(now_s)
+	R_S+=("$(elapsed "$t0" "$t1")")
+	R_SCPU+=("$(tail -n 1 "$WORK/sqlite.rss" | awk '{ printf "%.3f", $2 + $3 }')")
+	v=$(tail -n 1 "$WORK/sqlite.rss" | awk '{ print $1 }')
+	if [ "$SQLITE_RSS" = NA ] || [ "$v" -gt "$SQLITE_RSS" ]; then SQLITE_RSS=$v; fi
+	rm -f "$WORK/import.sqlite" "$WORK/import.sqlite-wal" "$WORK/import.sqlite-shm"
+
+	rm -rf "$d/data"
+	start_jobsd "$d" || return 1
+	"$B/jobctl" --json show "$(run_job full_sync)" > "$d/j1.json"
+	"$B/jobctl" --json show "$(run_job full_sync)" > "$d/j2.json"
+	"$B/jobctl" --json show "$(run_job incremental_sync --param source=mut)" > "$d/j3.json"
+	for v in 1 2 3; do
+		[ "$(jq -r .status "$d/j$v.json")" = completed ] ||
+		    say "4: sync job $v: $(jq -r '.status + ": " + (.error // "")' "$d/j$v.json")"
+	done
+	R_D1+=("$(jq -r '.duration_ms / 1000' "$d/j1.json")")
+	R_D2+=("$(jq -r '.duration_ms / 1000' "$d/j2.json")")
+	R_D3+=("$(jq -r '.duration_ms / 1000' "$d/j3.json")")
+	R_C1+=("$(jq -r '.cpu_ms / 1000' "$d/j1.json")")
+	R_C2+=("$(jq -r '.cpu_ms / 1000' "$d/j2.json")")
+	R_C3+=("$(jq -r '.cpu_ms / 1000' "$d/j3.json")")
+	R_RECS+=("$(jq -r .records_processed "$d/j1.json")")
+	v=$(jq -r .max_rss_kb "$d/j1.json")
+	if [ "$WORKER_RSS" = NA ] || [ "$v" -gt "$WORKER_RSS" ]; then WORKER_RSS=$v; fi
+	say "4: round: sqlite ${R_S[-1]} s (${R_SCPU[-1]} CPU s); jobsd first ${R_D1[-1]} s" \
+	    "(${R_C1[-1]}), re-sync ${R_D2[-1]} s (${R_C2[-1]}), incremental ${R_D3[-1]} s (${R_C3[-1]})"
+}
+
+# The rounds run in turn, $SYNC_RUNS of them; the table has the medians, and each ratio is
+# that of the medians.
 bench_sync() {
-	local d=$WORK/sync rows t0 t1 s r j1 j2 j3 rate1 srate d1 d2 d3 v scpu c1 c2 c3
-	say "4: sync of $OWNERS owners"
+	local d=$WORK/sync rows i r rate1 srate d1 d2 d3 s scpu c1 c2 c3
+	local -a R_S=() R_SCPU=() R_D1=() R_D2=() R_D3=() R_C1=() R_C2=() R_C3=() R_RECS=()
+	say "4: sync of $OWNERS owners, $SYNC_RUNS rounds"
 	mkdir -p "$d"
 	"$B/jobsd-datagen" --owners "$OWNERS" --out "$d/src" -q || return 1
 	"$B/jobsd-datagen" --mutate 1 --from "$d/src" --out "$d/mut" -q || return 1
 	rows=$(cat "$d/src/applications.csv" "$d/src/owners.csv" "$d/src/accounts.csv" \
 	    "$d/src/groups.csv" "$d/src/memberships.csv" | wc -l)
 	rows=$((rows - 5))
-
-	# SQLite first (its page cache warms the same files for both equally afterwards).
-	t0=$(now_s)
+	# SQLite first in each round (its page cache warms the same files for both equally).
 	sqlite_import "$d/src"
-	/usr/bin/time -f '%M %U %S' -o "$WORK/sqlite.rss" sqlite3 "$WORK/import.sqlite" < "$WORK/import.sql"
-	t1=$(now_s)
-	scpu=$(tail -n 1 "$WORK/sqlite.rss" | awk '{ printf "%.3f", $2 + $3 }')
-	s=$(elapsed "$t0" "$t1")
-	srate=$(calc "$rows / $s" 0)
-	SQLITE_RSS=$(tail -n 1 "$WORK/sqlite.rss" | awk '{ print $1 }')
-	rm -f "$WORK/import.sqlite" "$WORK/import.sqlite-wal" "$WORK/import.sqlite-shm"
-
 	write_conf "$d" - 2 - "src=$d/src" "mut=$d/mut"
 	# There are no built-in policies: policy_analysis checks the packaged example's.
 	if [ -f "$ROOT/packaging/policies.example" ]; then
 		printf '\n[analysis]\npolicy_file = %s\n' "$ROOT/packaging/policies.example" \
 		    >> "$d/jobsd.conf"
 	fi
-	start_jobsd "$d" || return 1
-	j1=$(run_job full_sync)
-	j2=$(run_job full_sync)
-	j3=$(run_job incremental_sync --param source=mut)
-	"$B/jobctl" --json show "$j1" > "$d/j1.json"
-	"$B/jobctl" --json show "$j2" > "$d/j2.json"
-	"$B/jobctl" --json show "$j3" > "$d/j3.json"
-	for v in 1 2 3; do
-		[ "$(jq -r .status "$d/j$v.json")" = completed ] ||
-		    say "4: sync job $v: $(jq -r '.status + ": " + (.error // "")' "$d/j$v.json")"
+	for i in $(seq "$SYNC_RUNS"); do
+		# The last round's daemon stays up for figure 5.
+		[ "$i" -gt 1 ] && stop_jobsd
+		sync_round "$d" || return 1
 	done
-	d1=$(jq -r '.duration_ms / 1000' "$d/j1.json")
-	d2=$(jq -r '.duration_ms / 1000' "$d/j2.json")
-	d3=$(jq -r '.duration_ms / 1000' "$d/j3.json")
-	rate1=$(calc "$(jq -r .records_processed "$d/j1.json") / $d1" 0)
-	WORKER_RSS=$(jq -r .max_rss_kb "$d/j1.json")
+	s=$(median "${R_S[@]}") scpu=$(median "${R_SCPU[@]}")
+	d1=$(median "${R_D1[@]}") d2=$(median "${R_D2[@]}") d3=$(median "${R_D3[@]}")
+	c1=$(median "${R_C1[@]}") c2=$(median "${R_C2[@]}") c3=$(median "${R_C3[@]}")
+	rate1=$(calc "$(median "${R_RECS[@]}") / $d1" 0)
+	srate=$(calc "$rows / $s" 0)
 	r=$(ratio "$rate1" "$srate")
 	row "4 first full_sync, $rows rows: records/s vs sqlite3 .import" "$rate1" "$srate" "$r" \
 	    ">= 1.0" "$(verdict "$r" '>=' 1.0)"
@@ -489,9 +512,6 @@ bench_sync() {
 	row "4 incremental_sync after 1% changed: s (ref: re-sync)" "$d3" "$d2" "$r" "" ""
 	# The same in CPU seconds (the worker's cpu_ms from wait4; sqlite3's user + system),
 	# which the machine's other users disturb far less than wall-clock times.
-	c1=$(jq -r '.cpu_ms / 1000' "$d/j1.json")
-	c2=$(jq -r '.cpu_ms / 1000' "$d/j2.json")
-	c3=$(jq -r '.cpu_ms / 1000' "$d/j3.json")
 	r=$(ratio "$scpu" "$c1")
 	row "4 first full_sync: CPU s (ref: sqlite3 .import CPU s), ref/jobsd" "$c1" "$scpu" "$r" \
 	    ">= 1.0" "$(verdict "$r" '>=' 1.0)"
