@@ -670,7 +670,8 @@ if [ $DOCS != 0 ]; then
 		echo "every reference was measured in the same run, interleaved where possible, and the"
 		echo "ratios are what matter. wrk figures are medians of $RUNS runs; figure 2's wall times are"
 		echo "medians of $IDX_RUNS interleaved runs and its CPU times the listener's total CPU time over"
-		echo "them divided by the requests served; sync and analysis times are the jobs' duration_ms."
+		echo "them divided by the requests served; sync and analysis times are the jobs' duration_ms,"
+		echo "figure 4's the medians of $SYNC_RUNS rounds."
 		echo "See \"How each figure is taken\" below."
 		echo
 		table
