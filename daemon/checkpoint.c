@@ -70,6 +70,12 @@ checkpoint_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	by_size = grown >= ((uint64_t)jsd->conf.checkpoint_log_mb << 20);
 	if (!by_size && ev_now(loop) - jsd->ckp_at < CHECKPOINT_INTERVAL_S)
 		return; /* not due yet */
+	/* The next one is counted from now even if this one cannot start: a failure is
+	 * retried when the next is due, not at every poll. */
+	jsd->ckp_at = ev_now(loop);
+	jsd->ckp_done = false;
+	jsd->ckp_file = file;
+	jsd->ckp_offset = offset;
 	/* fd 3 of a child must exist: the checkpoint uses no IPC, give it /dev/null */
 	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1) {
 		log_warn("checkpoint: /dev/null");
@@ -91,10 +97,7 @@ checkpoint_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		  (long)pid, by_size ? "log size" : "interval",
 		  (unsigned long long)(grown >> 20));
 	jsd->ckp_pid = pid;
-	jsd->ckp_at = ev_now(loop);
 	jsd->ckp_done = known;
-	jsd->ckp_file = file;
-	jsd->ckp_offset = offset;
 }
 
 void
@@ -133,7 +136,7 @@ checkpoint_reap(struct jobsd *jsd, pid_t pid, int wstatus)
 		log_debug("checkpoint: done");
 		return (true);
 	}
-	jsd->ckp_done = false; /* try again at the next tick */
+	jsd->ckp_done = false; /* try again when the next one is due */
 	worker_exit_describe(wstatus, desc, sizeof(desc));
 	log_warnx("checkpoint process %ld %s", (long)pid, desc);
 	if (jsd->recovering) {
