@@ -44,6 +44,9 @@ enum ident_type {
 #define IDENT_NO_KEY "_no"
 #define IDENT_NO_TRAILER 27 /* "_no" + number + "_gen" + generation, encoded */
 #define IDENT_META_NO_PREFIX "sync.no." /* + ident_db_name(): next free record number */
+/* + ident_db_name(): records stored, kept by the syncs (the only writers that create or
+ * delete identity records) in the transactions that do; absent in stores written before. */
+#define IDENT_META_COUNT_PREFIX "sync.count."
 
 /* "applications" (the database name), "application" (singular, as deletions.csv spells it). */
 const char *ident_db_name(enum ident_type t);
@@ -105,10 +108,13 @@ int identity_del(struct identity *id, DB_TXN *txn, enum ident_type t, const void
 int identity_count(struct identity *id, enum ident_type t, uint64_t gen, uint64_t *total,
 		   uint64_t *other, char **cause);
 
-/* Meta helpers; a missing value reads as 0. Inside a transaction a lock conflict is
- * returned as the Berkeley DB code (DB_LOCK_DEADLOCK) for store_with_txn to retry. */
+/* Meta helpers; a missing value reads as 0 (find: and *found false). Inside a transaction
+ * a lock conflict is returned as the Berkeley DB code (DB_LOCK_DEADLOCK) for
+ * store_with_txn to retry. */
 int identity_meta_get_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t *v,
 			  char **cause);
+int identity_meta_find_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t *v,
+			   bool *found, char **cause);
 int identity_meta_put_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t v,
 			  char **cause);
 

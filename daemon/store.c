@@ -947,3 +947,19 @@ store_meta_put(struct store *s, DB_TXN *txn, const char *key, const void *val, s
 	}
 	return (0);
 }
+
+/* Remove a meta value inside txn; an absent one is not an error. */
+int
+store_meta_del(struct store *s, DB_TXN *txn, const char *key, char **cause)
+{
+	DBT k;
+	int ret;
+
+	memset(&k, 0, sizeof(k));
+	k.data = store_unconst(key);
+	k.size = strlen(key);
+	ret = s->meta->del(s->meta, txn, &k, 0);
+	if (ret == 0 || ret == DB_NOTFOUND)
+		return (0);
+	return (store_txn_err(s, ret, cause, "meta del %s", key));
+}

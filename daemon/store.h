@@ -67,6 +67,7 @@ int store_meta_get(struct store *s, DB_TXN *txn, const char *key, void *val, siz
 		   size_t *len, char **cause); /* STORE_NOTFOUND */
 int store_meta_put(struct store *s, DB_TXN *txn, const char *key, const void *val,
 		   size_t len, char **cause);
+int store_meta_del(struct store *s, DB_TXN *txn, const char *key, char **cause);
 
 /* --- jobs ------------------------------------------------------------------ */
 /* Next job number from the DB sequence (durable, strictly increasing, never reused). */

@@ -550,10 +550,20 @@ int
 identity_meta_get_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t *v,
     char **cause)
 {
+	bool found;
+
+	return identity_meta_find_u64(s, txn, key, v, &found, cause);
+}
+
+int
+identity_meta_find_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t *v,
+    bool *found, char **cause)
+{
 	unsigned char b[8];
 	size_t len = 0, i;
 	int rv;
 
+	*found = false;
 	rv = store_meta_get(s, txn, key, b, sizeof b, &len, cause);
 	if (rv == STORE_NOTFOUND) {
 		*v = 0;
@@ -568,6 +578,7 @@ identity_meta_get_u64(struct store *s, DB_TXN *txn, const char *key, uint64_t *v
 	*v = 0;
 	for (i = 0; i < 8; i++)
 		*v = (*v << 8) | b[i];
+	*found = true;
 	return 0;
 }
 

@@ -209,14 +209,94 @@ expect_field(enum ident_type type, const char *key, const char *name, const char
 }
 
 static void
+count_meta_key(enum ident_type type, char *key, size_t size)
+{
+	snprintf(key, size, "%s%s", IDENT_META_COUNT_PREFIX, ident_db_name(type));
+}
+
+/* The sync's stored record count of a type (meta), false if there is none. */
+static bool
+stored_count(enum ident_type type, uint64_t *n)
+{
+	unsigned char b[8];
+	char key[64], *cause = NULL;
+	size_t len = 0, i;
+	int rv;
+
+	count_meta_key(type, key, sizeof key);
+	rv = store_meta_get(store, NULL, key, b, sizeof b, &len, &cause);
+	if (rv == STORE_NOTFOUND)
+		return false;
+	ck_assert_msg(rv == 0 && len == 8, "meta %s: %d, %zu bytes", key, rv, len);
+	for (*n = 0, i = 0; i < 8; i++)
+		*n = (*n << 8) | b[i];
+	return true;
+}
+
+static void
+set_stored_count(enum ident_type type, uint64_t n)
+{
+	unsigned char b[8];
+	char key[64], *cause = NULL;
+	int i;
+
+	count_meta_key(type, key, sizeof key);
+	for (i = 7; i >= 0; i--, n >>= 8)
+		b[i] = n & 0xff;
+	ck_assert_int_eq(store_meta_put(store, NULL, key, b, sizeof b, &cause), 0);
+}
+
+static int
+del_count_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	char key[64], *cause = NULL;
+	int rv;
+
+	count_meta_key(*(enum ident_type *)arg, key, sizeof key);
+	rv = store_meta_del(s, txn, key, &cause);
+	free(cause);
+	return rv;
+}
+
+/* What a store written before the counts looks like. */
+static void
+drop_stored_counts(void)
+{
+	char *cause = NULL;
+	enum ident_type t;
+
+	for (t = 0; t < IDENT_TYPE_COUNT; t++)
+		ck_assert_int_eq(store_with_txn(store, 0, del_count_txn, &t, &cause), 0);
+}
+
+/* The records of each type (a scan), and the stored count wherever there is one. */
+static void
 expect_counts(uint64_t apps, uint64_t owners, uint64_t accounts, uint64_t groups,
     uint64_t memberships)
 {
-	ck_assert_uint_eq(count(IDENT_APPLICATION), apps);
-	ck_assert_uint_eq(count(IDENT_OWNER), owners);
-	ck_assert_uint_eq(count(IDENT_ACCOUNT), accounts);
-	ck_assert_uint_eq(count(IDENT_GROUP), groups);
-	ck_assert_uint_eq(count(IDENT_MEMBERSHIP), memberships);
+	const uint64_t want[IDENT_TYPE_COUNT] = { apps, owners, accounts, groups, memberships };
+	uint64_t n;
+	enum ident_type t;
+
+	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
+		ck_assert_msg(count(t) == want[t], "%s: %llu records, want %llu",
+		    ident_db_name(t), (unsigned long long)count(t), (unsigned long long)want[t]);
+		if (stored_count(t, &n))
+			ck_assert_msg(n == want[t], "%s: stored count %llu, want %llu",
+			    ident_db_name(t), (unsigned long long)n,
+			    (unsigned long long)want[t]);
+	}
+}
+
+/* Every type has a stored count (the first sync into an empty store starts them). */
+static void
+expect_stored_counts(void)
+{
+	uint64_t n;
+	enum ident_type t;
+
+	for (t = 0; t < IDENT_TYPE_COUNT; t++)
+		ck_assert_msg(stored_count(t, &n), "%s: no stored count", ident_db_name(t));
 }
 
 START_TEST(full_then_identical)
@@ -254,6 +334,55 @@ START_TEST(full_then_identical)
 	t = run(JOB_FULL_SYNC, "base", 20, "3", 0);
 	expect(t, JOB_RUN_OK, 0, 0, 0);
 	ck_assert_int_eq(t->ctx.processed, 18);
+	tfree(t);
+	expect_counts(2, 5, 4, 3, 4);
+}
+END_TEST
+
+/* Deletion by absence knows how many records a type has from the count the syncs keep in
+ * meta, so an unchanged full sync does not scan the records again; a store without
+ * counts (written before them) is scanned once and given them; a count below what the
+ * sync saw is not trusted. */
+START_TEST(stored_counts)
+{
+	struct tjob *t;
+
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 18, 0, 0);
+	tfree(t);
+	expect_stored_counts();
+	expect_counts(2, 5, 4, 3, 4);
+
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 0, 0, 0);
+	ck_assert_msg(strstr(t->log, "owners: 5 records, 0 not in the export (from the stored "
+	    "count)") != NULL && strstr(t->log, "(counted)") == NULL, "log:\n%s", t->log);
+	tfree(t);
+
+	/* modified (see full_modified): o6 new, o3 gone, so 6 owners of which 1 unseen. */
+	t = run(JOB_FULL_SYNC, "modified", 50, "2", 0);
+	expect(t, JOB_RUN_OK, 3, 2, 4);
+	ck_assert_msg(strstr(t->log, "owners: 6 records, 1 not in the export (from the stored "
+	    "count)") != NULL, "log:\n%s", t->log);
+	tfree(t);
+	expect_counts(2, 5, 5, 2, 3);
+
+	/* Back to base without counts: o3, g3, a1:g3, a3:g3 again; o2, a1 back; o6, a5, a5:g1
+	 * gone. */
+	drop_stored_counts();
+	t = run(JOB_FULL_SYNC, "base", 100, NULL, 0);
+	expect(t, JOB_RUN_OK, 4, 2, 3);
+	ck_assert_msg(strstr(t->log, "owners: 6 records, 1 not in the export (counted)") != NULL,
+	    "log:\n%s", t->log);
+	tfree(t);
+	expect_stored_counts();
+	expect_counts(2, 5, 4, 3, 4);
+
+	set_stored_count(IDENT_OWNER, 1);
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 0, 0, 0);
+	ck_assert_msg(strstr(t->log, "owners: the stored count (1) is below the records seen "
+	    "(5)") != NULL, "log:\n%s", t->log);
 	tfree(t);
 	expect_counts(2, 5, 4, 3, 4);
 }
@@ -1189,6 +1318,7 @@ sync_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, full_then_identical);
+	tcase_add_test(tc, stored_counts);
 	tcase_add_test(tc, record_numbers);
 	tcase_add_test(tc, full_modified);
 	tcase_add_test(tc, delete_safety);

@@ -22,11 +22,14 @@
  * numbers, one bit per record ever numbered) and writes nothing for an unchanged record.
  * Each also takes a new generation (meta "sync.gen"), stamped into what it writes. After
  * all files are processed, the records of the synced types whose bit is not set are the
- * ones the files no longer have. Before deleting anything their number is checked against
- * max_delete_percent of each type's records stored before the sync; if any type would
- * exceed it the job fails and nothing is deleted (the upserts already committed stay: they
- * are what the source says). Memory stays bounded by one batch and the bitmaps, whatever
- * the file sizes.
+ * ones the files no longer have. How many there are is the type's stored count (meta
+ * IDENT_META_COUNT_PREFIX, kept in the transactions that create and delete records) less
+ * the bits set, so an unchanged sync reads no record twice; only a store without a count
+ * (written before it) is scanned, and then given one. Before deleting anything their
+ * number is checked against max_delete_percent of each type's records stored before the
+ * sync; if any type would exceed it the job fails and nothing is deleted (the upserts
+ * already committed stay: they are what the source says). Memory stays bounded by one
+ * batch and the bitmaps, whatever the file sizes.
  *
  * incremental_sync applies only rows whose modified_at is after the watermark (meta
  * "sync.watermark": the greatest modified_at or deleted_at seen by the last successful
@@ -104,6 +107,10 @@ struct sync_run {
 	/* Types whose database was empty when the sync began: all their records are its own
 	 * (no other job writes them meanwhile: DESIGN.md section 4, conflicting jobs). */
 	bool empty_at_start[IDENT_TYPE_COUNT];
+	/* Types whose stored count exists: every commit that creates or deletes keeps it. */
+	bool count_known[IDENT_TYPE_COUNT];
+	enum ident_type count_t; /* for count_set_txn */
+	uint64_t count_n;
 	/* Full mode: the records seen, as bits of their numbers. */
 	uint8_t *seen[IDENT_TYPE_COUNT];
 	size_t seen_bytes[IDENT_TYPE_COUNT];
@@ -245,6 +252,66 @@ was_seen(const struct sync_run *sr, enum ident_type t, uint64_t no)
 }
 
 static int with_txn(struct sync_run *, uint32_t, store_txn_fn, const char *, char **);
+
+static void
+count_key(enum ident_type t, char *key, size_t size)
+{
+	snprintf(key, size, "%s%s", IDENT_META_COUNT_PREFIX, ident_db_name(t));
+}
+
+/* The stored count of type t: 0 and *known, 0 and !*known when there is none, -1 with
+ * *error or a retryable lock conflict inside txn (as store_meta_get). */
+static int
+count_get(struct store *s, DB_TXN *txn, enum ident_type t, bool *known, uint64_t *n,
+    char **error)
+{
+	char key[64];
+
+	count_key(t, key, sizeof key);
+	return identity_meta_find_u64(s, txn, key, n, known, error);
+}
+
+static int
+count_put(struct store *s, DB_TXN *txn, enum ident_type t, uint64_t n, char **error)
+{
+	char key[64];
+
+	count_key(t, key, sizeof key);
+	return identity_meta_put_u64(s, txn, key, n, error);
+}
+
+/* Add plus and take minus records from type t's stored count, inside the transaction that
+ * created and deleted them. A count that would go below zero is wrong: it is removed, and
+ * the next full sync counts the records again. */
+static int
+count_add(struct sync_run *sr, DB_TXN *txn, enum ident_type t, uint64_t plus, uint64_t minus,
+    char **error)
+{
+	struct store *s = sr->ctx->store;
+	char key[64], *cause = NULL;
+	uint64_t n;
+	bool known;
+	int rv;
+
+	if (!sr->count_known[t] || plus == minus)
+		return 0;
+	if ((rv = count_get(s, txn, t, &known, &n, &cause)) == 0 && known && n + plus >= minus)
+		rv = count_put(s, txn, t, n + plus - minus, &cause);
+	else if (rv == 0) {
+		job_ctx_log(sr->ctx, LOG_LVL_WARN, "%s: the stored count is off (%llu + %llu - "
+		    "%llu); the next full sync counts the records again", ident_db_name(t),
+		    (unsigned long long)n, (unsigned long long)plus, (unsigned long long)minus);
+		count_key(t, key, sizeof key);
+		rv = store_meta_del(s, txn, key, &cause);
+		sr->count_known[t] = false;
+	}
+	if (rv != 0) {
+		*error = cause != NULL ? cause : xasprintf("%s: updating the stored count: %s",
+		    ident_db_name(t), db_strerror(rv));
+		return -1;
+	}
+	return 0;
+}
 
 /* Take alloc_n record numbers of type alloc_t from meta (numbers start at 1). */
 static int
@@ -585,6 +652,13 @@ batch_commit(struct sync_run *sr, struct batch *b, char **error)
 	}
 	b->npend = 0;
 	b->arena.size = 0;
+	for (t = 0; t < IDENT_TYPE_COUNT && b->txn != NULL; t++) {
+		if (count_add(sr, b->txn, (enum ident_type)t, b->created[t], b->deleted[t],
+		    error) != 0) {
+			batch_abort(b);
+			return -1;
+		}
+	}
 	if (b->txn != NULL) {
 		ret = b->txn->commit(b->txn, 0);
 		b->txn = NULL;
@@ -946,6 +1020,10 @@ delete_absent(struct sync_run *sr, enum ident_type t, char **error)
 			goto out;
 		}
 		c->close(c);
+		if (count_add(sr, txn, t, 0, n, error) != 0) {
+			txn->abort(txn);
+			goto out;
+		}
 		if ((ret = txn->commit(txn, 0)) != 0) {
 			*error = xasprintf("cannot commit deletions of %s: %s",
 			    ident_db_name(t), db_strerror(ret));
@@ -1026,6 +1104,89 @@ count_unseen(struct sync_run *sr, enum ident_type t, uint64_t *total, uint64_t *
 	return 0;
 }
 
+/* The number of records this sync saw of type t: the bits set. */
+static uint64_t
+seen_count(const struct sync_run *sr, enum ident_type t)
+{
+	uint64_t n = 0, w;
+	size_t i;
+
+	for (i = 0; i + 8 <= sr->seen_bytes[t]; i += 8) {
+		memcpy(&w, sr->seen[t] + i, 8);
+		n += (uint64_t)__builtin_popcountll(w);
+	}
+	for (; i < sr->seen_bytes[t]; i++)
+		n += (uint64_t)__builtin_popcount(sr->seen[t][i]);
+	return n;
+}
+
+/* Records of type t and those this sync did not see, from the stored count: false if
+ * there is none, or if it is below what the sync saw (then the caller counts). */
+static bool
+counted(struct sync_run *sr, enum ident_type t, uint64_t *total, uint64_t *other)
+{
+	uint64_t n, seen;
+	char *cause = NULL;
+	bool known;
+
+	if (!sr->count_known[t])
+		return false;
+	if (count_get(sr->ctx->store, NULL, t, &known, &n, &cause) != 0 || !known) {
+		free(cause);
+		return false;
+	}
+	seen = seen_count(sr, t);
+	if (seen > n) {
+		job_ctx_log(sr->ctx, LOG_LVL_WARN, "%s: the stored count (%llu) is below the "
+		    "records seen (%llu): counting them", ident_db_name(t),
+		    (unsigned long long)n, (unsigned long long)seen);
+		return false;
+	}
+	*total = n;
+	*other = n - seen;
+	job_ctx_log(sr->ctx, LOG_LVL_DEBUG, "%s: %llu records, %llu not in the export (from the "
+	    "stored count)", ident_db_name(t), (unsigned long long)n,
+	    (unsigned long long)*other);
+	return true;
+}
+
+/* Whether each synced type has a stored count; a full sync gives one to a type whose
+ * database is empty (0, kept by this sync from there on). Part of begin_txn. */
+static int
+counts_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct sync_run *sr = arg;
+	uint64_t n;
+	int t, rv;
+
+	free(sr->tcause);
+	sr->tcause = NULL;
+	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
+		if (!sr->types[t])
+			continue;
+		rv = count_get(s, txn, (enum ident_type)t, &sr->count_known[t], &n, &sr->tcause);
+		if (rv != 0)
+			return rv;
+		if (sr->empty_at_start[t] && (!sr->count_known[t] || n != 0)) {
+			if ((rv = count_put(s, txn, (enum ident_type)t, 0, &sr->tcause)) != 0)
+				return rv;
+			sr->count_known[t] = true;
+		}
+	}
+	return 0;
+}
+
+/* After a scan: the count from now on (nothing else writes this type meanwhile). */
+static int
+count_set_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct sync_run *sr = arg;
+
+	free(sr->tcause);
+	sr->tcause = NULL;
+	return count_put(s, txn, sr->count_t, sr->count_n, &sr->tcause);
+}
+
 /* Count what deletion by absence would remove; refuse beyond max_delete_percent. */
 static int
 check_deletions(struct sync_run *sr, uint64_t todel[IDENT_TYPE_COUNT], char **error)
@@ -1042,8 +1203,19 @@ check_deletions(struct sync_run *sr, uint64_t todel[IDENT_TYPE_COUNT], char **er
 			/* Every record is one this sync created (and saw): nothing to scan. */
 			total = sr->created[t];
 			other = 0;
-		} else if (count_unseen(sr, (enum ident_type)t, &total, &other, error) != 0)
-			return -1;
+		} else if (!counted(sr, (enum ident_type)t, &total, &other)) {
+			if (count_unseen(sr, (enum ident_type)t, &total, &other, error) != 0)
+				return -1;
+			job_ctx_log(sr->ctx, LOG_LVL_DEBUG, "%s: %llu records, %llu not in the "
+			    "export (counted)", ident_db_name((enum ident_type)t),
+			    (unsigned long long)total, (unsigned long long)other);
+			sr->count_t = (enum ident_type)t;
+			sr->count_n = total;
+			if (with_txn(sr, DB_TXN_NOSYNC, count_set_txn, "storing a record count",
+			    error) != 0)
+				return -1;
+			sr->count_known[t] = true;
+		}
 		todel[t] = other;
 		stored = total - sr->created[t]; /* records stored before this sync */
 		if (other == 0 || stored == 0)
@@ -1065,25 +1237,13 @@ check_deletions(struct sync_run *sr, uint64_t todel[IDENT_TYPE_COUNT], char **er
 static int
 watermark_get(struct store *s, DB_TXN *txn, int64_t *ms, char **error)
 {
-	unsigned char b[8];
-	size_t len = 0;
-	uint64_t v = 0;
-	int rv, i;
+	uint64_t v;
+	bool found;
+	int rv;
 
-	rv = store_meta_get(s, txn, IDENT_META_WATERMARK, b, sizeof b, &len, error);
-	if (rv == STORE_NOTFOUND) {
-		*ms = INT64_MIN;
-		return 0;
-	}
-	if (rv != 0)
+	if ((rv = identity_meta_find_u64(s, txn, IDENT_META_WATERMARK, &v, &found, error)) != 0)
 		return rv;
-	if (len != 8) {
-		*error = xasprintf("meta %s: bad length %zu", IDENT_META_WATERMARK, len);
-		return -1;
-	}
-	for (i = 0; i < 8; i++)
-		v = (v << 8) | b[i];
-	*ms = (int64_t)v;
+	*ms = found ? (int64_t)v : INT64_MIN;
 	return 0;
 }
 
@@ -1102,7 +1262,7 @@ watermark_put(struct store *s, DB_TXN *txn, int64_t ms, char **error)
 }
 
 /* In a transaction (store_with_txn retries it on lock conflicts): take a new generation
- * (full and one-type syncs) and read the watermark. */
+ * (full and one-type syncs), read the watermark and the record counts. */
 static int
 begin_txn(struct store *s, DB_TXN *txn, void *arg)
 {
@@ -1116,9 +1276,10 @@ begin_txn(struct store *s, DB_TXN *txn, void *arg)
 		return rv;
 	if (sr->mode == MODE_FULL) {
 		sr->gen++;
-		rv = identity_meta_put_u64(s, txn, IDENT_META_GEN, sr->gen, &sr->tcause);
+		if ((rv = identity_meta_put_u64(s, txn, IDENT_META_GEN, sr->gen, &sr->tcause)) != 0)
+			return rv;
 	}
-	return rv;
+	return counts_txn(s, txn, sr);
 }
 
 /* Move the watermark forward. */
@@ -1287,9 +1448,9 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 	ctx->processed = 0;
 	job_ctx_progress_now(ctx);
 
-	if (sync_begin(&sr, error) != 0)
-		goto out;
 	if (mode == MODE_FULL && note_empty(&sr, error) != 0)
+		goto out;
+	if (sync_begin(&sr, error) != 0)
 		goto out;
 
 	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
