@@ -385,6 +385,25 @@ START_TEST(stored_counts)
 	    "(5)") != NULL, "log:\n%s", t->log);
 	tfree(t);
 	expect_counts(2, 5, 4, 3, 4);
+
+	/* Too high: 95 of 100 "unseen" would be refused, but a refusal is checked by a scan. */
+	set_stored_count(IDENT_OWNER, 100);
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 0, 0, 0);
+	ck_assert_msg(strstr(t->log, "owners: 5 records, 0 not in the export (counted)") != NULL,
+	    "log:\n%s", t->log);
+	tfree(t);
+	expect_counts(2, 5, 4, 3, 4);
+
+	/* Slightly too high (1 of 6 "unseen", allowed): the deletion pass finds nothing to
+	 * delete and sets the count to the records left. */
+	set_stored_count(IDENT_OWNER, 6);
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 0, 0, 0);
+	ck_assert_msg(strstr(t->log, "owners: the stored count was 6, 5 records are left: "
+	    "corrected") != NULL, "log:\n%s", t->log);
+	tfree(t);
+	expect_counts(2, 5, 4, 3, 4);
 }
 END_TEST
 

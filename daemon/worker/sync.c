@@ -109,8 +109,8 @@ struct sync_run {
 	bool empty_at_start[IDENT_TYPE_COUNT];
 	/* Types whose stored count exists: every commit that creates or deletes keeps it. */
 	bool count_known[IDENT_TYPE_COUNT];
-	enum ident_type count_t; /* for count_set_txn */
-	uint64_t count_n;
+	enum ident_type count_t; /* for count_set_txn and count_fix_txn */
+	uint64_t count_n, count_was;
 	/* Full mode: the records seen, as bits of their numbers. */
 	uint8_t *seen[IDENT_TYPE_COUNT];
 	size_t seen_bytes[IDENT_TYPE_COUNT];
@@ -960,6 +960,9 @@ out:
 	return res;
 }
 
+static uint64_t seen_count(const struct sync_run *, enum ident_type);
+static int count_fix_txn(struct store *, DB_TXN *, void *);
+
 /* Delete the records of type t this sync did not see, in batches. */
 static int
 delete_absent(struct sync_run *sr, enum ident_type t, char **error)
@@ -1039,6 +1042,19 @@ delete_absent(struct sync_run *sr, enum ident_type t, char **error)
 			res = JOB_RUN_CANCELLED;
 			goto out;
 		}
+	}
+	/* Every record left is one the sync saw: a stored count that says otherwise was off. */
+	if (sr->count_known[t]) {
+		sr->count_t = t;
+		sr->count_n = seen_count(sr, t);
+		sr->count_was = sr->count_n;
+		if (with_txn(sr, DB_TXN_NOSYNC, count_fix_txn, "correcting a record count",
+		    error) != 0)
+			goto out;
+		if (sr->count_was != sr->count_n)
+			job_ctx_log(ctx, LOG_LVL_WARN, "%s: the stored count was %llu, %llu records "
+			    "are left: corrected", ident_db_name(t),
+			    (unsigned long long)sr->count_was, (unsigned long long)sr->count_n);
 	}
 	res = JOB_RUN_OK;
 out:
@@ -1187,40 +1203,77 @@ count_set_txn(struct store *s, DB_TXN *txn, void *arg)
 	return count_put(s, txn, sr->count_t, sr->count_n, &sr->tcause);
 }
 
+/* After a complete deletion pass: the count is what the sync saw (count_n). */
+static int
+count_fix_txn(struct store *s, DB_TXN *txn, void *arg)
+{
+	struct sync_run *sr = arg;
+	bool known;
+	int rv;
+
+	free(sr->tcause);
+	sr->tcause = NULL;
+	rv = count_get(s, txn, sr->count_t, &known, &sr->count_was, &sr->tcause);
+	if (rv != 0 || !known || sr->count_was == sr->count_n) {
+		sr->count_was = sr->count_n;
+		return rv;
+	}
+	return count_put(s, txn, sr->count_t, sr->count_n, &sr->tcause);
+}
+
+/* Count the records of type t by a scan, and store the count from now on. */
+static int
+scan_count(struct sync_run *sr, enum ident_type t, uint64_t *total, uint64_t *other,
+    char **error)
+{
+	if (count_unseen(sr, t, total, other, error) != 0)
+		return -1;
+	job_ctx_log(sr->ctx, LOG_LVL_DEBUG, "%s: %llu records, %llu not in the export (counted)",
+	    ident_db_name(t), (unsigned long long)*total, (unsigned long long)*other);
+	sr->count_t = t;
+	sr->count_n = *total;
+	if (with_txn(sr, DB_TXN_NOSYNC, count_set_txn, "storing a record count", error) != 0)
+		return -1;
+	sr->count_known[t] = true;
+	return 0;
+}
+
+static bool
+too_many(uint64_t other, uint64_t stored, int pct)
+{
+	return other != 0 && stored != 0 && other * 100 > (uint64_t)pct * stored;
+}
+
 /* Count what deletion by absence would remove; refuse beyond max_delete_percent. */
 static int
 check_deletions(struct sync_run *sr, uint64_t todel[IDENT_TYPE_COUNT], char **error)
 {
 	int pct = sr->ctx->max_delete_percent;
 	uint64_t total, other, stored, shown;
+	bool from_count;
 	int t;
 
 	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
 		todel[t] = 0;
 		if (!sr->types[t])
 			continue;
+		from_count = false;
 		if (sr->empty_at_start[t]) {
 			/* Every record is one this sync created (and saw): nothing to scan. */
 			total = sr->created[t];
 			other = 0;
-		} else if (!counted(sr, (enum ident_type)t, &total, &other)) {
-			if (count_unseen(sr, (enum ident_type)t, &total, &other, error) != 0)
+		} else if (!(from_count = counted(sr, (enum ident_type)t, &total, &other)) &&
+		    scan_count(sr, (enum ident_type)t, &total, &other, error) != 0)
+			return -1;
+		stored = total - sr->created[t]; /* records stored before this sync */
+		/* Never refuse on the stored count alone: count the records first. */
+		if (from_count && too_many(other, stored, pct)) {
+			if (scan_count(sr, (enum ident_type)t, &total, &other, error) != 0)
 				return -1;
-			job_ctx_log(sr->ctx, LOG_LVL_DEBUG, "%s: %llu records, %llu not in the "
-			    "export (counted)", ident_db_name((enum ident_type)t),
-			    (unsigned long long)total, (unsigned long long)other);
-			sr->count_t = (enum ident_type)t;
-			sr->count_n = total;
-			if (with_txn(sr, DB_TXN_NOSYNC, count_set_txn, "storing a record count",
-			    error) != 0)
-				return -1;
-			sr->count_known[t] = true;
+			stored = total - sr->created[t];
 		}
 		todel[t] = other;
-		stored = total - sr->created[t]; /* records stored before this sync */
-		if (other == 0 || stored == 0)
-			continue;
-		if (other * 100 > (uint64_t)pct * stored) {
+		if (too_many(other, stored, pct)) {
 			shown = (other * 100 + stored - 1) / stored;
 			*error = xasprintf("refusing to delete %llu of %llu %s (%llu%% > "
 			    "max_delete_percent %d): is the export truncated?",
