@@ -339,6 +339,21 @@ START_TEST(full_then_identical)
 }
 END_TEST
 
+/* With the owners' stored count set to n (the store holds base), a full sync of base
+ * changes nothing, logs want, and leaves every count right. */
+static void
+base_with_owner_count(uint64_t n, const char *want)
+{
+	struct tjob *t;
+
+	set_stored_count(IDENT_OWNER, n);
+	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
+	expect(t, JOB_RUN_OK, 0, 0, 0);
+	ck_assert_msg(strstr(t->log, want) != NULL, "want \"%s\", log:\n%s", want, t->log);
+	tfree(t);
+	expect_counts(2, 5, 4, 3, 4);
+}
+
 /* Deletion by absence knows how many records a type has from the count the syncs keep in
  * meta, so an unchanged full sync does not scan the records again; a store without
  * counts (written before them) is scanned once and given them; a count below what the
@@ -378,32 +393,13 @@ START_TEST(stored_counts)
 	expect_stored_counts();
 	expect_counts(2, 5, 4, 3, 4);
 
-	set_stored_count(IDENT_OWNER, 1);
-	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
-	expect(t, JOB_RUN_OK, 0, 0, 0);
-	ck_assert_msg(strstr(t->log, "owners: the stored count (1) is below the records seen "
-	    "(5)") != NULL, "log:\n%s", t->log);
-	tfree(t);
-	expect_counts(2, 5, 4, 3, 4);
-
-	/* Too high: 95 of 100 "unseen" would be refused, but a refusal is checked by a scan. */
-	set_stored_count(IDENT_OWNER, 100);
-	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
-	expect(t, JOB_RUN_OK, 0, 0, 0);
-	ck_assert_msg(strstr(t->log, "owners: 5 records, 0 not in the export (counted)") != NULL,
-	    "log:\n%s", t->log);
-	tfree(t);
-	expect_counts(2, 5, 4, 3, 4);
-
+	/* Too low: not trusted. */
+	base_with_owner_count(1, "owners: the stored count (1) is below the records seen (5)");
+	/* Far too high: 95 of 100 "unseen" would be refused; a refusal is checked by a scan. */
+	base_with_owner_count(100, "owners: 5 records, 0 not in the export (counted)");
 	/* Slightly too high (1 of 6 "unseen", allowed): the deletion pass finds nothing to
 	 * delete and sets the count to the records left. */
-	set_stored_count(IDENT_OWNER, 6);
-	t = run(JOB_FULL_SYNC, "base", 20, NULL, 0);
-	expect(t, JOB_RUN_OK, 0, 0, 0);
-	ck_assert_msg(strstr(t->log, "owners: the stored count was 6, 5 records are left: "
-	    "corrected") != NULL, "log:\n%s", t->log);
-	tfree(t);
-	expect_counts(2, 5, 4, 3, 4);
+	base_with_owner_count(6, "owners: the stored count was 6, 5 records are left: corrected");
 }
 END_TEST
 
