@@ -1,7 +1,10 @@
 /* check_csv.c: the streaming CSV reader of the worker (daemon/worker/csv.c): RFC 4180
  * quoting, embedded newlines, CRLF, BOM, header lookup, bad rows with their exact starting
  * lines, invalid UTF-8, and every read-buffer size down to one byte. */
+#include <sys/stat.h>
+
 #include <check.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -569,36 +572,100 @@ is_old(const char *s, size_t len, void *arg)
 	return len == 3 && memcmp(s, "old", 3) == 0;
 }
 
-/* Read path with a skip on column col (required columns req) into "f1|f2@line\n" text;
- * *nskip, *ngood and *nbad are the reader's counts at the end. */
+/* Open path with the skip set and plan (unless NULL) in use. */
+static struct csv_reader *
+open_skip(const char *path, size_t bufsize, csv_error_cb cb, void *arg,
+    const struct csv_skip *skip, const struct csv_plan *plan)
+{
+	struct csv_reader *r;
+	char *cause = NULL;
+
+	ck_assert_int_eq(csv_open(path, bufsize, cb, arg, &r, &cause), 0);
+	csv_skip_set(r, skip);
+	if (plan != NULL)
+		ck_assert(csv_plan_use(r, plan));
+	return r;
+}
+
+/* csv_next past the 2s it returns while it skips: 1 with a row, 0 at the end. */
+static int
+next_row(struct csv_reader *r, struct csv_row *row)
+{
+	char *cause = NULL;
+	int rv;
+
+	while ((rv = csv_next(r, row, &cause)) == 2)
+		;
+	ck_assert_int_ne(rv, -1);
+	return rv;
+}
+
+/* Read path with a skip on column col (required columns req), and plan (unless NULL),
+ * into "f1|f2@line\n" text; *nskip, *ngood and *nbad are the reader's counts at the end. */
 static char *
-dump_skip(const char *path, size_t bufsize, int col, const int *req, struct errs *e,
-    uint64_t *nskip, uint64_t *ngood, int *calls)
+dump_plan(const char *path, size_t bufsize, int col, const int *req,
+    const struct csv_plan *plan, struct errs *e, uint64_t *nskip, uint64_t *ngood,
+    int *calls)
 {
 	struct csv_reader *r;
 	struct csv_row row;
 	struct csv_skip skip = { col, req, is_old, calls };
-	char *cause = NULL, *out;
 	size_t len = 0, cap = 65536, i;
-	int rv;
+	char *out;
 
 	out = calloc(1, cap);
-	ck_assert_int_eq(csv_open(path, bufsize, collect, e, &r, &cause), 0);
-	csv_skip_set(r, &skip);
-	while ((rv = csv_next(r, &row, &cause)) == 1) {
+	r = open_skip(path, bufsize, collect, e, &skip, plan);
+	while (next_row(r, &row) == 1) {
 		for (i = 0; i < row.n; i++)
 			len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "|" : "",
 			    row.f[i]);
 		len += (size_t)snprintf(out + len, cap - len, "@%llu\n",
 		    (unsigned long long)row.line);
 	}
-	ck_assert_int_eq(rv, 0);
 	*nskip = csv_skipped_rows(r);
 	*ngood = csv_good_rows(r);
 	ck_assert_uint_eq(csv_bad_rows(r), (uint64_t)e->n);
 	csv_close(r);
 	return out;
 }
+
+static char *
+dump_skip(const char *path, size_t bufsize, int col, const int *req, struct errs *e,
+    uint64_t *nskip, uint64_t *ngood, int *calls)
+{
+	return dump_plan(path, bufsize, col, req, NULL, e, nskip, ngood, calls);
+}
+
+/* The rows of skip_rows (described there), the rows it returns and the bad rows. */
+static const char skip_csv[] = "id,ts,name\n"
+    "1,old,a\n"
+    "2,new,b\n"
+    "3,old,c\r\n"
+    "4,old,\"d, e\"\n"
+    "5,old\n"
+    "6,old,f,g\n"
+    "7,old,\xc3\x28\n"
+    "8,old,x\0y\n"
+    ",old,h\n"
+    "10,old,Zo\xc3\xab\n"
+    "11,old,\"two\nlines\"\n"
+    "\n"
+    "13,oldx,i\n"
+    "14,\"old\",j\n"
+    "15,old,\"a\"\"b\"\n"
+    "16,old,\"x\"y\n"
+    "17,old,ab\"c\n"
+    "\"\",old,k\n"
+    "19,old,\"crlf\"\r\n"
+    "20,new,\"q, r\"\n"
+    "21,old,j\n"
+    "22,\"o\"\"ld\",l\n"
+    "23,old,\"\"\"\"\r\n";
+static const char skip_csv_rows[] = "2|new|b@3\n|old|h@10\n11|old|two\nlines@12\n13|oldx|i@15\n"
+    "|old|k@20\n20|new|q, r@22\n22|o\"ld|l@24\n";
+static const char skip_csv_errs[] = "6:expected 3 fields, found 2;7:expected 3 fields, found 4;"
+    "8:invalid UTF-8 in column 'name';9:NUL byte in column 'name';"
+    "18:unexpected character after a closing quote;";
 
 START_TEST(skip_rows)
 {
@@ -626,31 +693,7 @@ START_TEST(skip_rows)
 	 * line 23 old, no final newline: skipped
 	 * line 24 the tested column quoted with an escaped quote: returned
 	 * line 25 old, a field of one escaped quote and CRLF: skipped */
-	static const char content[] = "id,ts,name\n"
-	    "1,old,a\n"
-	    "2,new,b\n"
-	    "3,old,c\r\n"
-	    "4,old,\"d, e\"\n"
-	    "5,old\n"
-	    "6,old,f,g\n"
-	    "7,old,\xc3\x28\n"
-	    "8,old,x\0y\n"
-	    ",old,h\n"
-	    "10,old,Zo\xc3\xab\n"
-	    "11,old,\"two\nlines\"\n"
-	    "\n"
-	    "13,oldx,i\n"
-	    "14,\"old\",j\n"
-	    "15,old,\"a\"\"b\"\n"
-	    "16,old,\"x\"y\n"
-	    "17,old,ab\"c\n"
-	    "\"\",old,k\n"
-	    "19,old,\"crlf\"\r\n"
-	    "20,new,\"q, r\"\n"
-	    "21,old,j\n"
-	    "22,\"o\"\"ld\",l\n"
-	    "23,old,\"\"\"\"\r\n";
-	const char *p = put("skip.csv", content, sizeof content - 1);
+	const char *p = put("skip.csv", skip_csv, sizeof skip_csv - 1);
 	static const int req[] = { 0, -1 };
 	struct errs e = { "", 0 };
 	uint64_t nskip, ngood, n = 0;
@@ -658,11 +701,8 @@ START_TEST(skip_rows)
 	char *d, *cause = NULL;
 
 	d = dump_skip(p, 0, 1, req, &e, &nskip, &ngood, &calls);
-	ck_assert_str_eq(d, "2|new|b@3\n|old|h@10\n11|old|two\nlines@12\n13|oldx|i@15\n"
-	    "|old|k@20\n20|new|q, r@22\n22|o\"ld|l@24\n");
-	ck_assert_str_eq(e.text, "6:expected 3 fields, found 2;7:expected 3 fields, found 4;"
-	    "8:invalid UTF-8 in column 'name';9:NUL byte in column 'name';"
-	    "18:unexpected character after a closing quote;");
+	ck_assert_str_eq(d, skip_csv_rows);
+	ck_assert_str_eq(e.text, skip_csv_errs);
 	ck_assert_uint_eq(nskip, 10);
 	ck_assert_uint_eq(ngood, 17); /* 10 skipped + 7 returned */
 	/* The test saw the well-formed records without a newline inside quotes or "" in
@@ -744,6 +784,313 @@ START_TEST(skip_yields)
 }
 END_TEST
 
+static const char *const plan_req[] = { "id", NULL };
+
+START_TEST(plan_rows)
+{
+	/* The counting pass plans skip_csv: the 10 rows skip_rows passes over, in 8
+	 * stretches (lines 2, 4-5, 11, 16-17, 19, 21, 23, 25), and the 22 records
+	 * csv_count_records counts there. Read with the plan, at every buffer size, the
+	 * reader returns the rows skip_rows returns and reports the same bad rows at the
+	 * same lines; of the 13 rows the test saw there, it sees only the 3 not planned. */
+	const char *p = put("skip.csv", skip_csv, sizeof skip_csv - 1);
+	static const int req[] = { 0, -1 };
+	int calls = 0;
+	struct csv_skip_names names = { "ts", plan_req, is_old, &calls };
+	struct csv_plan *plan = NULL;
+	uint64_t n = 0, nskip, ngood;
+	char *cause = NULL, *d;
+	size_t i;
+
+	ck_assert_int_eq(csv_plan_file(p, &names, &n, &plan, NULL, NULL, &cause), 0);
+	ck_assert_ptr_nonnull(plan);
+	ck_assert_uint_eq(n, 22);
+	ck_assert_uint_eq(csv_plan_stretches(plan), 8);
+	ck_assert_uint_eq(csv_plan_records(plan), 10);
+	for (i = 0; i < sizeof bufsizes / sizeof bufsizes[0]; i++) {
+		struct errs e = { "", 0 };
+
+		calls = 0;
+		d = dump_plan(p, bufsizes[i], 1, req, plan, &e, &nskip, &ngood, &calls);
+		ck_assert_str_eq(d, skip_csv_rows);
+		ck_assert_str_eq(e.text, skip_csv_errs);
+		ck_assert_uint_eq(nskip, 10);
+		ck_assert_uint_eq(ngood, 17);
+		if (bufsizes[i] == 0)
+			ck_assert_int_eq(calls, 3);
+		free(d);
+	}
+	csv_plan_free(plan);
+}
+END_TEST
+
+START_TEST(plan_file_changed)
+{
+	/* A file that is not the one planned is read without the plan (csv_plan_use says
+	 * false), all of it, with the reader's own skip: rewritten shorter, or the same bytes
+	 * with another modification time. */
+	const char *p = put("skip.csv", skip_csv, sizeof skip_csv - 1);
+	static const int req[] = { 0, -1 };
+	static const struct timespec then[2] = { { 978307200, 0 }, { 978307200, 0 } };
+	int calls = 0;
+	struct csv_skip_names names = { "ts", plan_req, is_old, &calls };
+	struct csv_skip skip = { 1, req, is_old, &calls };
+	struct csv_plan *plan = NULL;
+	struct csv_reader *r;
+	struct csv_row row;
+	struct errs e = { "", 0 };
+	uint64_t n = 0, nskip, ngood;
+	char *cause = NULL, *d;
+
+	ck_assert_int_eq(csv_plan_file(p, &names, &n, &plan, NULL, NULL, &cause), 0);
+	ck_assert_ptr_nonnull(plan);
+	p = PUT("skip.csv", "id,ts,name\n1,old,a\n2,new,b\n");
+	ck_assert_int_eq(csv_open(p, 0, NULL, NULL, &r, &cause), 0);
+	csv_skip_set(r, &skip);
+	ck_assert(!csv_plan_use(r, plan));
+	ck_assert_int_eq(csv_next(r, &row, &cause), 1);
+	ck_assert_str_eq(row.f[0], "2");
+	ck_assert_uint_eq(row.line, 3);
+	ck_assert_int_eq(csv_next(r, &row, &cause), 0);
+	ck_assert_uint_eq(csv_skipped_rows(r), 1);
+	csv_close(r);
+
+	p = put("skip.csv", skip_csv, sizeof skip_csv - 1);
+	ck_assert_int_eq(utimensat(AT_FDCWD, p, then, 0), 0);
+	ck_assert_int_eq(csv_open(p, 0, NULL, NULL, &r, &cause), 0);
+	csv_skip_set(r, &skip);
+	ck_assert(!csv_plan_use(r, plan));
+	csv_close(r);
+	d = dump_skip(p, 0, 1, req, &e, &nskip, &ngood, &calls);
+	ck_assert_str_eq(d, skip_csv_rows);
+	ck_assert_uint_eq(nskip, 10);
+	free(d);
+	csv_plan_free(plan);
+}
+END_TEST
+
+/* Write "id,ts" and then, n times, old rows and one new one. */
+static const char *
+write_old_new(const char *name, int n, int olds)
+{
+	static char path[PATH_MAX + 64];
+	FILE *f;
+	int i, k;
+
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs("id,ts\n", f);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < olds; k++)
+			fprintf(f, "%d.%d,old\n", i, k);
+		fprintf(f, "%d,new\n", i);
+	}
+	fclose(f);
+	return path;
+}
+
+START_TEST(plan_yields_and_cap)
+{
+	/* 10000 old rows in one stretch, then a new one: csv_next jumps over them and returns
+	 * 2 once, then the new row at line 10002. Then CSV_PLAN_MAX + 100 stretches of one
+	 * old row, each followed by a new one: the plan keeps CSV_PLAN_MAX of them, and the
+	 * reader's own skip passes over the last 100 old rows. */
+	static const int req[] = { -1 };
+	static const char *const noreq[] = { NULL };
+	int calls = 0, rv, news = 0;
+	struct csv_skip_names names = { "ts", noreq, is_old, &calls };
+	struct csv_skip skip = { 1, req, is_old, &calls };
+	struct csv_plan *plan = NULL;
+	struct csv_reader *r;
+	struct csv_row row;
+	uint64_t n = 0;
+	char *cause = NULL;
+	const char *p = write_old_new("yield.csv", 1, 10000);
+
+	ck_assert_int_eq(csv_plan_file(p, &names, &n, &plan, NULL, NULL, &cause), 0);
+	ck_assert_uint_eq(n, 10001);
+	ck_assert_uint_eq(csv_plan_stretches(plan), 1);
+	ck_assert_int_eq(csv_open(p, 0, NULL, NULL, &r, &cause), 0);
+	csv_skip_set(r, &skip);
+	ck_assert(csv_plan_use(r, plan));
+	ck_assert_int_eq(csv_next(r, &row, &cause), 2);
+	ck_assert_uint_eq(csv_skipped_rows(r), 10000);
+	ck_assert_int_eq(csv_next(r, &row, &cause), 1);
+	ck_assert_str_eq(row.f[0], "0");
+	ck_assert_uint_eq(row.line, 10002);
+	ck_assert_int_eq(csv_next(r, &row, &cause), 0);
+	ck_assert_uint_eq(csv_good_rows(r), 10001);
+	csv_close(r);
+	csv_plan_free(plan);
+
+	p = write_old_new("cap.csv", CSV_PLAN_MAX + 100, 1);
+	ck_assert_int_eq(csv_plan_file(p, &names, &n, &plan, NULL, NULL, &cause), 0);
+	ck_assert_uint_eq(n, 2 * (CSV_PLAN_MAX + 100));
+	ck_assert_uint_eq(csv_plan_stretches(plan), CSV_PLAN_MAX);
+	ck_assert_int_eq(csv_open(p, 0, NULL, NULL, &r, &cause), 0);
+	csv_skip_set(r, &skip);
+	ck_assert(csv_plan_use(r, plan));
+	calls = 0;
+	while ((rv = csv_next(r, &row, &cause)) != 0) {
+		ck_assert_int_eq(rv, 1);
+		ck_assert_str_eq(row.f[1], "new");
+		ck_assert_uint_eq(row.line, 2 * (uint64_t)news + 3);
+		news++;
+	}
+	ck_assert_int_eq(news, CSV_PLAN_MAX + 100);
+	ck_assert_uint_eq(csv_skipped_rows(r), CSV_PLAN_MAX + 100);
+	/* Tested again: the new rows before the last stretch (the SSE path looks at the
+	 * line; not the planned ones), and every row after it. */
+	ck_assert_int_le(calls, CSV_PLAN_MAX + 200);
+	ck_assert_int_ge(calls, 200);
+	csv_close(r);
+	csv_plan_free(plan);
+}
+END_TEST
+
+START_TEST(plan_fallbacks)
+{
+	/* Without the tested column, or a header at all, the file is counted plainly and
+	 * not planned; a file that cannot be opened is an error, as for the count. */
+	static const char *const noreq[] = { NULL };
+	int calls = 0;
+	struct csv_skip_names names = { "ts", noreq, is_old, &calls };
+	struct csv_skip_names missing = { "ts", plan_req, is_old, &calls };
+	struct csv_plan *plan = NULL;
+	uint64_t n = 0;
+	char *cause = NULL;
+	const char *p;
+
+	p = PUT("nots.csv", "id,name\n1,a\n\n2,\"b\nc\"\n3,c");
+	ck_assert_int_eq(csv_plan_file(p, &names, &n, &plan, NULL, NULL, &cause), 0);
+	ck_assert_ptr_null(plan);
+	ck_assert_uint_eq(n, 3);
+	p = PUT("noid.csv", "name,ts\na,old\nb,old\n");
+	ck_assert_int_eq(csv_plan_file(p, &missing, &n, &plan, NULL, NULL, &cause), 0);
+	ck_assert_ptr_null(plan);
+	ck_assert_uint_eq(n, 2);
+	p = PUT("empty.csv", "");
+	ck_assert_int_eq(csv_plan_file(p, &names, &n, &plan, NULL, NULL, &cause), 0);
+	ck_assert_ptr_null(plan);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(calls, 0);
+	ck_assert_int_eq(csv_plan_file("/nonexistent/x.csv", &names, &n, &plan, NULL, NULL,
+	    &cause), -1);
+	ck_assert_ptr_null(plan);
+	ck_assert_str_eq(cause, "cannot open /nonexistent/x.csv: No such file or directory");
+	free(cause);
+}
+END_TEST
+
+/* FNV-1a of bytes into *h. */
+static void
+mix(uint64_t *h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	while (n-- > 0)
+		*h = (*h ^ *b++) * 0x100000001b3ull;
+}
+
+static void
+mix_bad(const char *file, uint64_t line, const char *reason, void *arg)
+{
+	(void)file;
+	mix(arg, &line, sizeof line);
+	mix(arg, reason, strlen(reason) + 1);
+}
+
+/* The rows csv_next returns (fields and lines) and the bad rows it reports, as one hash,
+ * with a skip on column 1 (column 0 required) and plan unless NULL. */
+static uint64_t
+digest(const char *path, size_t bufsize, const struct csv_plan *plan, uint64_t *nskip,
+    uint64_t *nrecs)
+{
+	static const int req[] = { 0, -1 };
+	int calls = 0;
+	struct csv_skip skip = { 1, req, is_old, &calls };
+	struct csv_reader *r;
+	struct csv_row row;
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	r = open_skip(path, bufsize, mix_bad, &h, &skip, plan);
+	while (next_row(r, &row) == 1) {
+		mix(&h, &row.line, sizeof row.line);
+		for (i = 0; i < row.n; i++)
+			mix(&h, row.f[i], row.len[i] + 1);
+	}
+	*nskip = csv_skipped_rows(r);
+	*nrecs = csv_good_rows(r) + csv_bad_rows(r);
+	csv_close(r);
+	return h;
+}
+
+START_TEST(plan_agrees_random)
+{
+	/* 1 MiB of random "id,ts,x" rows: ts old (plain, quoted, or with a CR), new or
+	 * empty, x any of write_random_records's tokens (quotes, lines inside quotes, CR,
+	 * UTF-8), now and then a NUL, a stray quote, a field too many or a blank line. The
+	 * plan counts what
+	 * csv_count_records counts, and reading with it gives the rows, lines and bad rows
+	 * of reading without it, at every buffer size, passing over as many rows. */
+	static const char *const ts[] = { "old", "old", "old", "old", "\"old\"", "new", "",
+		"old\r" };
+	static const char *const x_tok[] = {
+		"w", "abc", "", "\"a,b\"", "\"x\"\"y\"", "\"l1\nl2\"", "\"q\"z", "w\"w", "\"\"",
+		"\"\r\"", "\xc3\xa9", "\"\"\"\"", "x\"\"", "\xc3\x28",
+	};
+	static const char *const noreq[] = { "id", NULL };
+	char path[PATH_MAX + 16], *cause = NULL;
+	int calls = 0;
+	struct csv_skip_names names = { "ts", noreq, is_old, &calls };
+	struct csv_plan *plan = NULL;
+	uint64_t x = 0x9e3779b97f4a7c15ull, n = 0, want, got, skipped, skipped0, recs;
+	size_t len = 0, k, bs[] = { 0, 7, 4096 };
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/random.csv", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	len += (size_t)fprintf(f, "id,ts,x\n");
+	while (len < 1024 * 1024) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		len += (size_t)fprintf(f, "%s,%s,%s", x % 97 == 0 ? "" : "i",
+		    ts[(x >> 8) % (sizeof ts / sizeof ts[0])],
+		    x_tok[(x >> 16) % 64 < 48 ? 0 : (x >> 24) % (sizeof x_tok / sizeof x_tok[0])]);
+		if ((x >> 40) % 3001 == 0)
+			len += (size_t)fprintf(f, "\"");
+		if ((x >> 40) % 4999 == 0) {
+			fputc('\0', f);
+			len++;
+		}
+		if ((x >> 48) % 7 == 0)
+			len += (size_t)fprintf(f, ",extra");
+		len += (size_t)fprintf(f, "%s", (x >> 32) % 3 == 0 ? "\r\n" : "\n");
+		if ((x >> 52) % 50 == 0)
+			len += (size_t)fprintf(f, "\n");
+	}
+	fclose(f);
+	ck_assert_int_eq(csv_count_records(path, &want, &cause), 0);
+	ck_assert_int_eq(csv_plan_file(path, &names, &n, &plan, NULL, NULL, &cause), 0);
+	ck_assert_uint_eq(n, want);
+	/* All of it planned: a row after the last stretch that does not fit a small buffer
+	 * would be returned, not skipped (skip_small_buffers). */
+	ck_assert_uint_gt(csv_plan_stretches(plan), 1000);
+	ck_assert_uint_lt(csv_plan_stretches(plan), CSV_PLAN_MAX);
+	got = digest(path, 0, NULL, &skipped0, &recs);
+	ck_assert_uint_eq(recs, want);
+	ck_assert_uint_gt(skipped0, want / 4);
+	for (k = 0; k < sizeof bs / sizeof bs[0]; k++) {
+		ck_assert_uint_eq(digest(path, bs[k], plan, &skipped, &recs), got);
+		ck_assert_uint_eq(recs, want);
+		ck_assert_uint_eq(skipped, skipped0);
+	}
+	csv_plan_free(plan);
+}
+END_TEST
+
 Suite *
 csv_suite(void)
 {
@@ -769,6 +1116,11 @@ csv_suite(void)
 	tcase_add_test(tc, skip_rows);
 	tcase_add_test(tc, skip_small_buffers);
 	tcase_add_test(tc, skip_yields);
+	tcase_add_test(tc, plan_rows);
+	tcase_add_test(tc, plan_file_changed);
+	tcase_add_test(tc, plan_yields_and_cap);
+	tcase_add_test(tc, plan_fallbacks);
+	tcase_add_test(tc, plan_agrees_random);
 	suite_add_tcase(s, tc);
 	return s;
 }

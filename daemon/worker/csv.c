@@ -8,7 +8,10 @@
  * field) and passed over when the caller's test says it is old; anything unusual about
  * it leaves it to the paths above. The counting pass counts the lines between quotes with
  * memchr alone, a line with quotes that is one whole record by walking its quotes, and
- * runs the state machine only on the other records with a quote. */
+ * runs the state machine only on the other records with a quote. An incremental sync's
+ * counting pass (csv_plan_file) runs the skip test instead and notes the stretches of
+ * records it passes over by file offset; the processing reader then jumps over them
+ * (csv_plan_use), reading only up to the next stretch. */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -29,11 +32,26 @@
 #define CSV_SLACK 16 /* bytes after the buffer a 16-byte load may read (ignored) */
 #define CSV_SMALL_BUFSIZE 4096u /* the least buffer for a small file: one page */
 
+/* A run of records csv_plan_file found the skip would pass over: len bytes from off,
+ * lines line ends, recs records. */
+struct csv_stretch {
+	uint64_t off, len;
+	uint32_t lines, recs;
+};
+
+struct csv_plan {
+	struct csv_stretch *st;
+	size_t n, cap;
+	uint64_t data_off; /* where the records after the header start */
+	struct stat st_file; /* the file scanned: a changed one is read without the plan */
+};
+
 struct csv_reader {
 	int fd;
 	char *path;
 	char *buf;
 	size_t bufsize, blen, bpos;
+	uint64_t boff; /* the file offset of buf[0] */
 	size_t qscan, qlimit; /* buf[qscan, qlimit) has no quote (when qvalid) */
 	bool qvalid;
 	bool eof;
@@ -68,9 +86,26 @@ struct csv_reader {
 	size_t *vpos;   /* a quoted line's values: start and end offsets, 2 * ncols */
 	uint64_t nskip; /* records skipped */
 	unsigned skiprun; /* records skipped since csv_next last returned */
+
+	/* csv_plan_use: the stretches to jump over, the next one at pi */
+	const struct csv_plan *plan;
+	size_t pi;
 };
 
 enum rec_state { ST_START, ST_UNQUOTED, ST_QUOTED, ST_QUOTE, ST_CR };
+
+/* How much of room to read at the end of the buffer: with a plan, no further than the
+ * next stretch, which csv_next jumps over (the records before it end there). */
+static size_t
+read_size(const struct csv_reader *r, size_t room)
+{
+	uint64_t end = r->boff + r->blen, next;
+
+	if (r->plan == NULL || r->pi == r->plan->n)
+		return room;
+	next = r->plan->st[r->pi].off;
+	return next > end && next - end < room ? (size_t)(next - end) : room;
+}
 
 /* Next byte, -1 at end of file, -2 on read error (errno set). */
 static int
@@ -82,8 +117,10 @@ csv_getc(struct csv_reader *r)
 		if (r->eof)
 			return -1;
 		r->qvalid = false; /* the buffer changes */
+		r->boff += r->blen;
+		r->blen = r->bpos = 0;
 		do
-			n = read(r->fd, r->buf, r->bufsize);
+			n = read(r->fd, r->buf, read_size(r, r->bufsize));
 		while (n == -1 && errno == EINTR);
 		if (n == -1)
 			return -2;
@@ -92,7 +129,6 @@ csv_getc(struct csv_reader *r)
 			return -1;
 		}
 		r->blen = (size_t)n;
-		r->bpos = 0;
 	}
 	return (unsigned char)r->buf[r->bpos++];
 }
@@ -302,12 +338,13 @@ line_fast(struct csv_reader *r, bool quotes, char **s, size_t *len, size_t *next
 			return 0;
 		if (r->bpos > 0) {
 			memmove(r->buf, p, avail);
+			r->boff += r->bpos;
 			r->bpos = 0;
 			r->blen = avail;
 		}
 		r->qvalid = false; /* the buffer changes */
 		do
-			got = read(r->fd, r->buf + r->blen, r->bufsize - r->blen);
+			got = read(r->fd, r->buf + r->blen, read_size(r, r->bufsize - r->blen));
 		while (got == -1 && errno == EINTR);
 		if (got == -1)
 			return -1;
@@ -636,10 +673,12 @@ reader_new(const char *path, size_t bufsize, char **cause)
 			close(fd);
 			return NULL;
 		}
-	}
+	} else
+		n = 0;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	r = xcalloc(1, sizeof *r);
 	r->fd = fd;
+	r->boff = n == 3 ? 3 : 0;
 	r->path = xstrdup(path);
 	r->bufsize = bufsize ? bufsize : CSV_BUFSIZE;
 	/* A small file gets a small buffer: zeroing a whole CSV_BUFSIZE for a file of a few
@@ -769,45 +808,95 @@ report(struct csv_reader *r, uint64_t line, const char *reason)
 		r->cb(r->path, line, reason, r->cbarg);
 }
 
+/* With a skip set, pass over the record at bpos if the skip says so: 1 (bpos and line
+ * moved past it), 0 (nothing moved: the usual path reads it), -1 read error (errno). */
+static int
+skip_record(struct csv_reader *r)
+{
+	size_t len, next;
+	char *s;
+	bool nl;
+	int rv;
+
+#ifdef __SSE2__
+	if (r->bpos < r->blen) {
+		switch (line_skip_sse(r)) {
+		case SKIP_DONE:
+			return 1;
+		case SKIP_NO:
+			return 0;
+		}
+	}
+#endif
+	if ((rv = line_fast(r, false, &s, &len, &next, &nl)) != 1)
+		return rv == -1 ? -1 : 0;
+	if (len == 0 || !line_skip(r, s, len, next - r->bpos - (nl ? 1 : 0)))
+		return 0;
+	r->bpos = next;
+	if (nl)
+		r->line++;
+	return 1;
+}
+
+/* At the start of the plan's next stretch, jump past it: 1 (the stretch's records count
+ * as skipped), 0 (not at one), -1 read error (errno). */
+static int
+plan_jump(struct csv_reader *r)
+{
+	const struct csv_stretch *st;
+	uint64_t pos = r->boff + r->bpos, to;
+
+	while (r->pi < r->plan->n && r->plan->st[r->pi].off < pos)
+		r->pi++; /* behind us: only if the file is not what was planned */
+	if (r->pi == r->plan->n || r->plan->st[r->pi].off != pos)
+		return 0;
+	st = &r->plan->st[r->pi++];
+	to = st->off + st->len;
+	if (to <= r->boff + r->blen)
+		r->bpos = (size_t)(to - r->boff);
+	else {
+		if (lseek(r->fd, (off_t)to, SEEK_SET) == -1)
+			return -1;
+		r->boff = to;
+		r->bpos = r->blen = 0;
+		r->eof = false;
+		r->qvalid = false;
+	}
+	r->line += st->lines;
+	r->ngood += st->recs;
+	r->nskip += st->recs;
+	r->skiprun += st->recs;
+	return 1;
+}
+
 int
 csv_next(struct csv_reader *r, struct csv_row *row, char **cause)
 {
 	uint64_t line;
 	size_t i, len, next;
 	char *s;
-	bool nl, clean, tryskip;
+	bool nl, clean;
 	int rv;
 
 	for (;;) {
-		tryskip = r->skipping;
-#ifdef __SSE2__
-		if (tryskip && r->bpos < r->blen) {
-			switch (line_skip_sse(r)) {
-			case SKIP_DONE:
-				goto skipped;
-			case SKIP_NO:
-				tryskip = false;
-				break;
-			}
-		}
-#endif
-		rv = line_fast(r, false, &s, &len, &next, &nl);
-		if (rv == 1 && len > 0 && tryskip &&
-		    line_skip(r, s, len, next - r->bpos - (nl ? 1 : 0))) {
-			r->bpos = next;
-			if (nl)
-				r->line++;
-#ifdef __SSE2__
-skipped:
-#endif
+		rv = r->plan != NULL ? plan_jump(r) : 0;
+		if (rv == 0 && r->skipping && (rv = skip_record(r)) == 1) {
 			r->ngood++;
 			r->nskip++;
-			if (++r->skiprun == CSV_SKIP_YIELD) {
+			r->skiprun++;
+		}
+		if (rv == -1) {
+			*cause = xasprintf("cannot read %s: %s", r->path, strerror(errno));
+			return -1;
+		}
+		if (rv == 1) {
+			if (r->skiprun >= CSV_SKIP_YIELD) {
 				r->skiprun = 0;
 				return 2;
 			}
 			continue;
 		}
+		rv = line_fast(r, false, &s, &len, &next, &nl);
 		if (rv == 1 && len > 0 && (rv = line_split(r, s, len, &clean)) == 0)
 			r->nf = 0; /* a quote: the state machine reads it from bpos */
 		if (rv == 1) {
@@ -1082,6 +1171,169 @@ csv_count_records_stop(const char *path, uint64_t *n, bool (*stop)(void *), void
 	csv_close(r);
 	*n = count > 0 ? count - 1 : 0; /* minus the header */
 	return 0;
+}
+
+static void
+plan_add(struct csv_plan *p, const struct csv_stretch *st)
+{
+	if (p->n == CSV_PLAN_MAX)
+		return; /* the records after the last stretch are tested one by one */
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 1024;
+		p->st = xrealloc(p->st, p->cap * sizeof *p->st);
+	}
+	p->st[p->n++] = *st;
+}
+
+/*
+ * The scan of csv_plan_file from the first record after the header: every record counted
+ * as csv_count_records_stop counts it, the ones the skip passes over gathered in
+ * stretches. 0 with *count, 1 stopped, -1 read error (errno).
+ */
+static int
+plan_scan(struct csv_reader *r, struct csv_plan *p, uint64_t *count, bool (*stop)(void *),
+    void *arg)
+{
+	struct csv_stretch cur = { 0, 0, 0, 0 };
+	uint64_t n = 0, polled = 0, at, line;
+	size_t len, next;
+	char *s;
+	bool nl;
+	int rv;
+
+	for (;;) {
+		at = r->boff + r->bpos;
+		line = r->line;
+		if ((rv = skip_record(r)) == 1) {
+			if (cur.recs == 0) {
+				cur.off = at;
+				cur.lines = 0;
+			}
+			cur.recs++;
+			cur.lines += (uint32_t)(r->line - line);
+			cur.len = r->boff + r->bpos - cur.off;
+			if (cur.recs == UINT32_MAX) {
+				plan_add(p, &cur);
+				cur.recs = 0;
+			}
+			n++;
+		} else if (rv == 0) {
+			if (cur.recs > 0) {
+				plan_add(p, &cur);
+				cur.recs = 0;
+			}
+			/* One record the way the counting pass reads it. */
+			if ((rv = line_fast(r, true, &s, &len, &next, &nl)) == 1) {
+				r->bpos = next;
+				if (nl)
+					r->line++;
+				if (len > 0)
+					n++;
+			} else if (rv == 0 && (rv = rec_read(r, &line)) == 1 && !rec_blank(r))
+				n++;
+			if (rv == 2 || rv == 0)
+				break;
+		}
+		if (rv == -1)
+			return -1;
+		if (stop != NULL && n - polled >= CSV_STOP_EVERY) {
+			polled = n;
+			if (stop(arg))
+				return 1;
+		}
+	}
+	if (cur.recs > 0)
+		plan_add(p, &cur);
+	*count = n;
+	return 0;
+}
+
+int
+csv_plan_file(const char *path, const struct csv_skip_names *skip, uint64_t *n,
+    struct csv_plan **plan, bool (*stop)(void *), void *arg, char **cause)
+{
+	struct csv_reader *r;
+	struct csv_skip sk;
+	struct csv_plan *p;
+	int req[CSV_PLAN_MAX_REQ + 1], rv;
+	size_t i;
+	char *why = NULL;
+
+	*plan = NULL;
+	/* A header that cannot be read, or without the columns: counted plainly, and left to
+	 * the processing pass to report. */
+	if (csv_open(path, CSV_COUNT_BUFSIZE, NULL, NULL, &r, &why) != 0) {
+		free(why);
+		return csv_count_records_stop(path, n, stop, arg, cause);
+	}
+	sk.col = csv_column(r, skip->col);
+	sk.req = req;
+	sk.old = skip->old;
+	sk.arg = skip->arg;
+	for (i = 0; skip->req[i] != NULL && i < CSV_PLAN_MAX_REQ; i++) {
+		if ((req[i] = csv_column(r, skip->req[i])) == -1)
+			break;
+	}
+	req[i] = -1;
+	p = xcalloc(1, sizeof *p);
+	csv_skip_set(r, skip->req[i] == NULL ? &sk : NULL);
+	if (!r->skipping || fstat(r->fd, &p->st_file) != 0 || !S_ISREG(p->st_file.st_mode)) {
+		csv_close(r);
+		free(p);
+		return csv_count_records_stop(path, n, stop, arg, cause);
+	}
+	p->data_off = r->boff + r->bpos;
+	rv = plan_scan(r, p, n, stop, arg);
+	if (rv == -1)
+		*cause = xasprintf("cannot read %s: %s", path, strerror(errno));
+	csv_close(r);
+	if (rv != 0)
+		csv_plan_free(p);
+	else
+		*plan = p;
+	return rv;
+}
+
+bool
+csv_plan_use(struct csv_reader *r, const struct csv_plan *plan)
+{
+	struct stat st;
+
+	if (fstat(r->fd, &st) != 0 || st.st_dev != plan->st_file.st_dev ||
+	    st.st_ino != plan->st_file.st_ino || st.st_size != plan->st_file.st_size ||
+	    st.st_mtim.tv_sec != plan->st_file.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != plan->st_file.st_mtim.tv_nsec ||
+	    r->boff + r->bpos != plan->data_off)
+		return false;
+	r->plan = plan;
+	r->pi = 0;
+	return true;
+}
+
+size_t
+csv_plan_stretches(const struct csv_plan *plan)
+{
+	return plan->n;
+}
+
+uint64_t
+csv_plan_records(const struct csv_plan *plan)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < plan->n; i++)
+		n += plan->st[i].recs;
+	return n;
+}
+
+void
+csv_plan_free(struct csv_plan *plan)
+{
+	if (plan == NULL)
+		return;
+	free(plan->st);
+	free(plan);
 }
 
 bool

@@ -84,6 +84,38 @@ int csv_count_records(const char *path, uint64_t *n, char **cause);
 int csv_count_records_stop(const char *path, uint64_t *n, bool (*stop)(void *), void *arg,
 			   char **cause);
 
+/*
+ * The counting pass of an incremental sync with its skip test done there, once: count the
+ * records of path as csv_count_records_stop does, and note the stretches of consecutive
+ * records the skip would pass over, so that the processing pass jumps over them instead
+ * of reading them again (csv_plan_use). The skip is given by column names, looked up in
+ * the file's header. A file whose header cannot be read, lacks one of the columns or is
+ * not a regular file is counted plainly and *plan is NULL (the processing pass reports
+ * what is wrong). At most CSV_PLAN_MAX stretches are noted; the records after the last
+ * one are tested by the reader's skip one by one, as without a plan. Returns as
+ * csv_count_records_stop; *plan only with 0.
+ */
+struct csv_plan;
+struct csv_skip_names {
+	const char *col;         /* the column old() looks at */
+	const char *const *req;  /* columns that must not be empty, ended by NULL */
+	bool (*old)(const char *s, size_t len, void *arg);
+	void *arg;
+};
+#define CSV_PLAN_MAX 65536
+#define CSV_PLAN_MAX_REQ 8
+int csv_plan_file(const char *path, const struct csv_skip_names *skip, uint64_t *n,
+		  struct csv_plan **plan, bool (*stop)(void *), void *arg, char **cause);
+/* Let r (just opened, its header read, the same skip set as the plan's) jump over the
+ * plan's stretches: they count as skipped and good rows, and csv_next returns 2 once
+ * CSV_SKIP_YIELD or more were passed over since it last returned. false (and nothing
+ * changes) when the file is not the one scanned: another file, size or modification
+ * time. The plan must outlive r's reading. */
+bool csv_plan_use(struct csv_reader *r, const struct csv_plan *plan);
+size_t csv_plan_stretches(const struct csv_plan *plan);
+uint64_t csv_plan_records(const struct csv_plan *plan); /* in its stretches */
+void csv_plan_free(struct csv_plan *plan);
+
 /* UTF-8 validity (no overlongs, no surrogates, <= U+10FFFF). */
 bool csv_utf8_valid(const char *s, size_t len);
 

@@ -119,6 +119,12 @@ struct sync_run {
 	enum ident_type alloc_t; /* for alloc_txn */
 	uint64_t alloc_n;
 
+	/* Incremental: the watermark's bound for the skip test, and each file's plan from
+	 * the counting pass (csv_plan_file), NULL without one. */
+	char bound[SYNC_TS_LEN + 1];
+	bool skipping;
+	struct csv_plan *plan[IDENT_TYPE_COUNT];
+
 	char *wbuf; /* bulk read window */
 	size_t wcap;
 	size_t *order; /* the pending rows in key order */
@@ -856,7 +862,6 @@ process_file(struct sync_run *sr, const char *file, const char *const *reqnames,
 	struct csv_reader *r;
 	struct csv_row row;
 	struct csv_skip skip;
-	char bound[SYNC_TS_LEN + 1];
 	struct batch b;
 	int64_t base = ctx->processed;
 	uint64_t mark = 0;
@@ -887,14 +892,22 @@ process_file(struct sync_run *sr, const char *file, const char *const *reqnames,
 	file_columns(sr, r);
 	b.t = t;
 	/* An incremental sync lets the reader pass over the rows it would skip: well-formed
-	 * ones whose modified_at is canonical and not after the watermark. */
-	if (sr->mode == MODE_INCREMENTAL && sr->watermark != INT64_MIN && t < IDENT_TYPE_COUNT &&
-	    sync_ts_bound(sr->watermark, bound)) {
+	 * ones whose modified_at is canonical and not after the watermark, jumping over the
+	 * stretches of them its counting pass found. */
+	if (sr->skipping && t < IDENT_TYPE_COUNT) {
 		skip.col = sr->mcol;
 		skip.req = req;
 		skip.old = row_old;
-		skip.arg = bound;
+		skip.arg = sr->bound;
 		csv_skip_set(r, &skip);
+		if (sr->plan[t] != NULL && csv_plan_use(r, sr->plan[t]))
+			job_ctx_log(ctx, LOG_LVL_DEBUG, "%s: %llu records in %zu stretches passed "
+			    "over as planned", file,
+			    (unsigned long long)csv_plan_records(sr->plan[t]),
+			    csv_plan_stretches(sr->plan[t]));
+		else if (sr->plan[t] != NULL)
+			job_ctx_log(ctx, LOG_LVL_INFO, "%s changed since it was counted: "
+			    "reading all of it", file);
 	}
 	for (;;) {
 		if (ctx->aborted) {
@@ -1429,6 +1442,8 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 	struct sync_run sr;
 	struct stat st;
 	struct sync_count_file counts[IDENT_TYPE_COUNT + 1];
+	struct csv_skip_names skips[IDENT_TYPE_COUNT];
+	int ktype[IDENT_TYPE_COUNT + 1];
 	uint64_t todel[IDENT_TYPE_COUNT];
 	char *path, *paths[IDENT_TYPE_COUNT + 1], step[JOB_STEP_MAX];
 	const char *type = ctx->conf->source_type, *dir = ctx->conf->source_path;
@@ -1436,6 +1451,7 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 	int res = JOB_RUN_FAILED, t;
 
 	memset(&sr, 0, sizeof sr);
+	memset(counts, 0, sizeof counts);
 	sr.ctx = ctx;
 	sr.mode = mode;
 	memcpy(sr.types, types, sizeof sr.types);
@@ -1464,9 +1480,17 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 	}
 	if (identity_open_some(ctx->store, sr.types, &sr.id, error) != 0)
 		goto out;
+	/* An incremental sync reads its watermark first: its counting pass also finds the
+	 * rows the processing pass will pass over. */
+	if (mode == MODE_INCREMENTAL) {
+		if (sync_begin(&sr, error) != 0)
+			goto out;
+		sr.skipping = sr.watermark != INT64_MIN && sync_ts_bound(sr.watermark, sr.bound);
+	}
 
 	/* Exact record counts first, so total_records is known before processing. The files
-	 * are counted side by side (sync_count.c); counts[k] is the k-th file counted. */
+	 * are counted side by side (sync_count.c); counts[k] is the k-th file counted, of
+	 * type ktype[k]. */
 	job_ctx_step(ctx, "Counting records");
 	ctx->total = 0;
 	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
@@ -1480,19 +1504,30 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 			continue;
 		}
 		counts[ncounts].path = paths[ncounts] = path;
-		ncounts++;
+		if (sr.skipping) {
+			skips[t].col = "modified_at";
+			skips[t].req = required[t];
+			skips[t].old = row_old;
+			skips[t].arg = sr.bound;
+			counts[ncounts].skip = &skips[t];
+		}
+		ktype[ncounts++] = t;
 		sr.present[t] = true;
 	}
 	if (mode == MODE_INCREMENTAL) {
 		path = path_of(&sr, DELETIONS_FILE);
 		if (access(path, F_OK) == 0) {
 			counts[ncounts].path = paths[ncounts] = path;
-			ncounts++;
+			ktype[ncounts++] = IDENT_TYPE_COUNT;
 			sr.deletions_present = true;
 		} else
 			free(path);
 	}
 	res = sync_count_files(ctx, counts, ncounts, error);
+	for (k = 0; k < ncounts; k++) {
+		if (ktype[k] < IDENT_TYPE_COUNT)
+			sr.plan[ktype[k]] = counts[k].plan;
+	}
 	if (res != JOB_RUN_OK)
 		goto out;
 	res = JOB_RUN_FAILED;
@@ -1501,9 +1536,8 @@ sync_run(struct job_ctx *ctx, enum sync_mode mode, const bool types[IDENT_TYPE_C
 	ctx->processed = 0;
 	job_ctx_progress_now(ctx);
 
-	if (mode == MODE_FULL && note_empty(&sr, error) != 0)
-		goto out;
-	if (sync_begin(&sr, error) != 0)
+	if (mode == MODE_FULL &&
+	    (note_empty(&sr, error) != 0 || sync_begin(&sr, error) != 0))
 		goto out;
 
 	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
@@ -1570,8 +1604,10 @@ out:
 	identity_close(sr.id);
 	for (k = 0; k < ncounts; k++)
 		free(paths[k]);
-	for (t = 0; t < IDENT_TYPE_COUNT; t++)
+	for (t = 0; t < IDENT_TYPE_COUNT; t++) {
 		free(sr.seen[t]);
+		csv_plan_free(sr.plan[t]);
+	}
 	free(sr.cols);
 	free(sr.wbuf);
 	free(sr.order);

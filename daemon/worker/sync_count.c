@@ -5,7 +5,9 @@
  * (1-3 GB/s), so its files are counted on several threads: the slots, sorted biggest
  * first, are taken in turn through one atomic index by the calling thread and up to
  * SYNC_COUNT_THREADS - 1 helpers. The threads share nothing else but a stop flag; each
- * writes only the slots it took, read by the calling thread after it joined them all.
+ * writes only the slots it took (and their files' plans, for an incremental sync: its
+ * skip test runs here, side by side, once), read by the calling thread after it joined
+ * them all.
  *
  * job_ctx_cancelled polls the job's IPC socket and is not thread-safe: only the calling
  * thread calls it, every CSV_STOP_EVERY records of its own files as before, and every
@@ -35,7 +37,7 @@
 struct count_slot {
 	size_t index;  /* in the caller's array */
 	uint64_t size; /* bytes (0 if unknown): the order they are taken in */
-	int rv;        /* csv_count_records_stop's: 0, 1 (stopped), -1 (*error) */
+	int rv;        /* count_file's: 0, 1 (stopped), -1 (*error) */
 	uint64_t n;
 	char *error;
 };
@@ -77,6 +79,16 @@ helper_stop(void *arg)
 	return atomic_load(&sh->stop);
 }
 
+/* Count one file, and plan it when it has a skip: as csv_count_records_stop. */
+static int
+count_file(struct sync_count_file *f, uint64_t *n, bool (*stop)(void *), void *arg,
+    char **error)
+{
+	if (f->skip != NULL)
+		return csv_plan_file(f->path, f->skip, n, &f->plan, stop, arg, error);
+	return csv_count_records_stop(f->path, n, stop, arg, error);
+}
+
 static void
 count_slot(struct count_shared *sh, struct count_slot *s, bool (*stop)(void *))
 {
@@ -84,7 +96,7 @@ count_slot(struct count_shared *sh, struct count_slot *s, bool (*stop)(void *))
 		s->rv = 1; /* not started */
 		return;
 	}
-	s->rv = csv_count_records_stop(sh->files[s->index].path, &s->n, stop, sh, &s->error);
+	s->rv = count_file(&sh->files[s->index], &s->n, stop, sh, &s->error);
 }
 
 /* Take and count slots until none is left. */
@@ -203,7 +215,7 @@ count_alone(struct count_shared *sh, char **error)
 
 	for (i = 0; i < sh->nslots; i++) {
 		f = &sh->files[i];
-		switch (csv_count_records_stop(f->path, &f->n, caller_stop, sh, error)) {
+		switch (count_file(f, &f->n, caller_stop, sh, error)) {
 		case 0:
 			break;
 		case 1:
