@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chksum.h"
 #include "ipc.h"
 #include "jobctx.h"
 #include "log.h"
@@ -327,6 +328,7 @@ main(int argc, char **argv)
 	bool warm;
 	int rv;
 
+	chksum_init();
 	if (argc == 3 && strcmp(argv[1], "--checkpoint") == 0)
 		return (checkpoint_main(argv[2]));
 	if (argc > 1 || fcntl(WORKER_IPC_FD, F_GETFD) == -1)
