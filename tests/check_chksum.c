@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/platform/x86.h>
 
 #include "worker/chksum.h"
 
@@ -90,7 +91,7 @@ START_TEST(wrapper)
 
 	chksum_init();
 	/* Where the CPU has AVX2 the fast routine is the one in use. */
-	if (__builtin_cpu_supports("avx2"))
+	if (CPU_FEATURE_ACTIVE(AVX2))
 		ck_assert(chksum_fast_in_use());
 	for (len = 0; len <= 16384; len += len < 300 ? 1 : 1021)
 		ck_assert_uint_eq(__wrap___ham_func4(NULL, b, (u_int32_t)len),
