@@ -552,11 +552,14 @@ bench_sync() {
 # daemon/worker/jobctx.c compiled -DJOBSD_NO_PROGRESS, so that only the progress reporting
 # differs. Comparing against the build's own worker instead also compared two code layouts:
 # linked differently, hot loops moved, and that alone showed as 3 to 5% either way.
+# Linked as GNUmakefile links the worker, --wrap for libdb's checksum routine included
+# (daemon/worker/chksum.c).
 build_progress_workers() {
 	local link="-static-pie -ldb -lmsgpackc -linih -lm" v def
 	if readelf -d "$B/jobsd-worker" | grep -q NEEDED; then
 		link="-Wl,-Bstatic -ldb -lmsgpackc -linih -Wl,-Bdynamic -lm"
 	fi
+	link="-Wl,--wrap=__ham_func4 $link"
 	for v in progress noprogress; do
 		def=
 		[ $v = noprogress ] && def=-DJOBSD_NO_PROGRESS
