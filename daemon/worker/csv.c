@@ -30,6 +30,7 @@
 #define CSV_MAX_FIELDS 4096
 #define CSV_COUNT_BUFSIZE (1u << 20) /* the counting pass reads 1 MiB at a time */
 #define CSV_SLACK 16 /* bytes after the buffer a 16-byte load may read (ignored) */
+#define CSV_STRETCH_MAX (1u << 30) /* records in one stretch: skiprun cannot overflow */
 #define CSV_SMALL_BUFSIZE 4096u /* the least buffer for a small file: one page */
 
 /* A run of records csv_plan_file found the skip would pass over: len bytes from off,
@@ -1212,7 +1213,7 @@ plan_scan(struct csv_reader *r, struct csv_plan *p, uint64_t *count, bool (*stop
 			cur.recs++;
 			cur.lines += (uint32_t)(r->line - line);
 			cur.len = r->boff + r->bpos - cur.off;
-			if (cur.recs == UINT32_MAX) {
+			if (cur.recs == CSV_STRETCH_MAX) {
 				plan_add(p, &cur);
 				cur.recs = 0;
 			}
