@@ -1,7 +1,8 @@
 /* conn.c: one HTTP connection without an event loop: bytes in, responses out, strictly in
  * request order. Each parsed request gets a slot in a queue; a slot waiting for the
  * supervisor (DELETE, POST, /healthz) holds back the responses behind it, which are
- * serialized once it is answered. server.c owns the socket and the supervisor link; the
+ * serialized once it is answered, and the requests behind it are evaluated only then,
+ * except submits (passes_waiting). server.c owns the socket and the supervisor link; the
  * fuzzer and the unit tests drive this directly. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,33 +223,73 @@ continue_or_refuse(struct conn *c)
 	c->stop_parsing = true;
 }
 
-bool
-conn_process(struct conn *c)
+/* May req be evaluated while earlier requests of the connection wait for the supervisor?
+ * Only a submit: the supervisor takes requests in the order they were sent, and nothing a
+ * submit's answer depends on can be changed by a request before it. Anything else (a GET
+ * pipelined after a DELETE must see the job cancelled) waits until they are answered. */
+static bool
+passes_waiting(const struct http_request *req)
+{
+	return (req->method == HTTP_POST);
+}
+
+/*
+ * Bring the next request to be evaluated into c->parser.req: true if there is one that may
+ * be evaluated now. A request parsed while earlier ones wait for the supervisor is parked
+ * (parsed, not evaluated) until they are answered, unless it may pass them.
+ */
+static bool
+next_request(struct conn *c, bool *progress)
 {
 	enum http_parse pr;
 	size_t used;
+
+	if (c->parked) {
+		if (c->nwaiting > 0)
+			return (false);
+		c->parked = false;
+		return (true);
+	}
+	if (c->in.len == 0) {
+		/* The client of a request whose headers came in while others were ahead of
+		 * it may still wait for permission to send its body: now, if it is next. */
+		if (c->parser.expect_continue && c->head == NULL && c->out.len == 0) {
+			continue_or_refuse(c);
+			*progress = true;
+		}
+		return (false);
+	}
+	pr = http_parser_feed(&c->parser, c->in.p, c->in.len, &used);
+	buf_consume(&c->in, used);
+	if (used > 0)
+		*progress = true;
+	if (pr == HTTP_PARSE_MORE) {
+		/* A client waiting for permission to send its body gets it when this
+		 * request is next in line (nothing queued before it). */
+		if (c->parser.expect_continue && c->head == NULL && c->out.len == 0)
+			continue_or_refuse(c);
+		return (false);
+	}
+	if (pr == HTTP_PARSE_ERROR) {
+		conn_fail(c, c->parser.error_status);
+		return (false);
+	}
+	if (c->nwaiting > 0 && !passes_waiting(&c->parser.req)) {
+		c->parked = true;
+		return (false);
+	}
+	return (true);
+}
+
+/* Requests are evaluated in order; pipelined submits reach the supervisor together, and
+ * one flush makes them all durable instead of one flush each. */
+bool
+conn_process(struct conn *c)
+{
 	bool progress = false;
 
-	/* Requests are evaluated in order: nothing after one that waits for the
-	 * supervisor is looked at before it is answered (a GET pipelined after a DELETE
-	 * sees the job cancelled). */
-	while (!c->stop_parsing && c->nwaiting == 0 && c->nslots < CONN_MAX_SLOTS &&
-	    c->out.len < CONN_OUT_MAX && c->in.len > 0) {
-		pr = http_parser_feed(&c->parser, c->in.p, c->in.len, &used);
-		buf_consume(&c->in, used);
-		if (used > 0)
-			progress = true;
-		if (pr == HTTP_PARSE_MORE) {
-			/* A client waiting for permission to send its body gets it when this
-			 * request is next in line (nothing queued before it). */
-			if (c->parser.expect_continue && c->head == NULL && c->out.len == 0)
-				continue_or_refuse(c);
-			break;
-		}
-		if (pr == HTTP_PARSE_ERROR) {
-			conn_fail(c, c->parser.error_status);
-			break;
-		}
+	while (!c->stop_parsing && c->nslots < CONN_MAX_SLOTS && c->out.len < CONN_OUT_MAX &&
+	    next_request(c, &progress)) {
 		dispatch(c, &c->parser.req);
 		http_parser_next(&c->parser);
 		progress = true;

@@ -29,6 +29,7 @@ struct conn {
 	size_t nslots;
 	unsigned long nrequests; /* dispatched so far */
 	size_t nwaiting;         /* slots waiting for the supervisor */
+	bool parked;       /* parser.req is complete, evaluated once nothing waits */
 	bool stop_parsing; /* after an error or a request that closes the connection */
 	bool closing;      /* the closing response is in out */
 	struct api *api;

@@ -57,6 +57,9 @@ static const char *cfg_sup_timeout; /* --supervisor-timeout, or NULL */
 static int cfg_cancel_grace = -1;   /* cancel_grace seconds, or -1 for the default */
 static bool hold_submits;           /* leave SUBMITs unanswered (held_submit: the last) */
 static uint32_t held_submit;
+static uint32_t held_sub_ids[16];   /* the first 16 held, answered by release_submits */
+static char held_sub_type[16][32];
+static size_t nheld_submits;
 
 static int64_t
 mono_ms(void)
@@ -162,11 +165,17 @@ sup_handle(const struct ipc_msg *m)
 		ipc_writer_destroy(&w);
 		break;
 	case MSG_CTL_SUBMIT:
+		ck_assert_int_eq(ipc_get_strbuf(&m->body, "job_type", type, sizeof(type)), 0);
 		if (hold_submits) {
 			held_submit = m->id;
+			if (nheld_submits < 16) {
+				held_sub_ids[nheld_submits] = m->id;
+				snprintf(held_sub_type[nheld_submits], sizeof(held_sub_type[0]),
+				         "%s", type);
+				nheld_submits++;
+			}
 			break;
 		}
-		ck_assert_int_eq(ipc_get_strbuf(&m->body, "job_type", type, sizeof(type)), 0);
 		ipc_get_strbuf(&m->body, "by", by, sizeof(by));
 		ck_assert_int_ge(t = job_type_parse(type, strlen(type)), 0);
 		job_init(&j);
@@ -216,6 +225,31 @@ release_cancels(void)
 	for (i = 0; i < nheld; i++)
 		do_cancel(held_ids[i], held_job[i], "admin");
 	nheld = 0;
+}
+
+/* Answer the held submits in the order they came: each a new pending job of its type. */
+static void
+release_submits(void)
+{
+	struct job j;
+	uint64_t no;
+	size_t i;
+	char *cause = NULL;
+
+	for (i = 0; i < nheld_submits; i++) {
+		job_init(&j);
+		ck_assert_int_eq(store_job_alloc(st, &no, &cause), 0);
+		j.no = no;
+		j.type = job_type_parse(held_sub_type[i], strlen(held_sub_type[i]));
+		ck_assert_int_ge(j.type, 0);
+		j.status = JOB_PENDING;
+		j.created_ms = time_now_ms();
+		snprintf(j.requested_by, sizeof(j.requested_by), "admin");
+		ck_assert_int_eq(store_job_put(st, &j, true, &cause), 0);
+		sup_job(held_sub_ids[i], &j);
+		job_free(&j);
+	}
+	nheld_submits = 0;
 }
 
 /* Read and answer what the supervisor link holds. */
@@ -531,6 +565,7 @@ setup(void)
 	ipc_reader_init(&sup_reader);
 	hold_cancels = false;
 	hold_submits = false;
+	nheld_submits = 0;
 	ignore_pings = false;
 	pings = 0;
 	nheld = 0;
@@ -1436,21 +1471,76 @@ START_TEST(test_supervisor_deadline)
 }
 END_TEST
 
-/* Serve the supervisor link until n CANCELs are held (bounded). */
+/* Serve the supervisor link until *count (nheld, nheld_submits) reaches n (bounded). */
 static void
-wait_held(size_t n)
+wait_count(const size_t *count, size_t n, const char *what)
 {
 	int64_t deadline = mono_ms() + 5000;
 	struct pollfd pfd;
 
-	while (nheld < n) {
-		ck_assert_msg(mono_ms() < deadline, "%zu of %zu cancels arrived", nheld, n);
+	while (*count < n) {
+		ck_assert_msg(mono_ms() < deadline, "%zu of %zu %s arrived", *count, n, what);
 		pfd.fd = sup;
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, 100) > 0)
 			sup_service();
 	}
 }
+
+static void
+wait_held(size_t n)
+{
+	wait_count(&nheld, n, "cancels");
+}
+
+#define SUBMIT_REQ(len)                                                                            \
+	"POST /api/v1/jobs HTTP/1.1\r\nAuthorization: " ADMIN "\r\n"                               \
+	"Content-Type: application/json\r\nContent-Length: " len "\r\n\r\n"
+
+/* Pipelined submits reach the supervisor together, before the first is answered (one
+ * flush then makes them all durable); a GET pipelined after them is evaluated only once
+ * they are answered, and the answers keep the order of the requests. */
+START_TEST(test_pipelined_submits)
+{
+	static const char *const types[] = {"owner_sync", "account_sync", "group_sync"};
+	struct client *c;
+	struct resp r;
+	char want[64];
+	size_t i;
+
+	c = client_new();
+	hold_submits = true;
+	nheld_submits = 0;
+	send_str(c->fd, SUBMIT_REQ("25") "{\"job_type\":\"owner_sync\"}"
+			SUBMIT_REQ("27") "{\"job_type\":\"account_sync\"}"
+			SUBMIT_REQ("25") "{\"job_type\":\"group_sync\"}"
+			"GET /api/v1/jobs?status=pending HTTP/1.1\r\nAuthorization: " ADMIN "\r\n\r\n");
+	wait_count(&nheld_submits, 3, "submits");
+	for (i = 0; i < 3; i++)
+		ck_assert_str_eq(held_sub_type[i], types[i]);
+	/* None is answered, so nothing is written, the GET's answer included. */
+	ck_assert_int_eq(client_read(c, false, &r, 300), -1);
+	hold_submits = false;
+	release_submits();
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+		ck_assert_int_eq(r.status, 201);
+		snprintf(want, sizeof(want), "\"id\":\"job-%zu\"", i + 1);
+		ck_assert_msg(strstr(r.body, want) != NULL, "answer %zu: %s", i + 1, r.body);
+		snprintf(want, sizeof(want), "\"job_type\":\"%s\"", types[i]);
+		ck_assert_msg(strstr(r.body, want) != NULL, "answer %zu: %s", i + 1, r.body);
+		resp_free(&r);
+	}
+	/* The GET was read after the three jobs were stored: it lists them, newest first. */
+	ck_assert_int_eq(client_read(c, false, &r, 5000), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_msg(strstr(r.body, "\"jobs\":[{\"id\":\"job-3\"") != NULL, "%s", r.body);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"id\":\"job-2\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"id\":\"job-1\""));
+	resp_free(&r);
+	client_free(c);
+}
+END_TEST
 
 /* At max_connections the oldest idle keep-alive connection is closed to admit a new one;
  * with none idle the listener stops accepting until one is. Idle keep-alive connections
@@ -1610,6 +1700,7 @@ http_live_suite(void)
 	tcase_add_test(tc, test_auth_and_errors);
 	tcase_add_test(tc, test_submit_and_cancel);
 	tcase_add_test(tc, test_connection_semantics);
+	tcase_add_test(tc, test_pipelined_submits);
 	tcase_add_test(tc, test_limits_and_garbage);
 	tcase_add_test(tc, test_slow_clients);
 	tcase_add_test(tc, test_pagination);
