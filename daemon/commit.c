@@ -15,6 +15,12 @@
  * durable, and the loop never waits for the disk. Log files before the current one were
  * synced by Berkeley DB itself when it switched files.
  *
+ * Under a stream of transitions (jobs ending and starting every millisecond, pipelined
+ * submits) a flush starts at the earliest commit_delay_us after the previous one returned,
+ * so that one fsync covers the transitions of that whole time, not of one iteration: each
+ * fsync costs CPU time in the kernel and the device, a few device requests. A transition
+ * after a quiet period is flushed at once, so an idle daemon answers without the delay.
+ *
  * Actions that are not messages (SIGKILL after a cancel request), the shutdown and the
  * end of a store recovery flush synchronously (commit_flush, Berkeley DB's log_flush).
  * A failed flush keeps everything held and is retried every COMMIT_RETRY_S, synchronously.
@@ -230,6 +236,7 @@ commit_flush(struct jobsd *jsd)
 		}
 		jsd->gen_durable = gen;
 		jsd->flushes++;
+		jsd->flush_ended = ev_time();
 	}
 	commit_release(jsd);
 	return (0);
@@ -277,6 +284,7 @@ commit_flushed(int err, void *arg)
 	struct jobsd *jsd = arg;
 
 	jsd->flushing = false;
+	jsd->flush_ended = ev_time();
 	if (jsd->recovering || jsd->store == NULL)
 		return; /* recovery.c flushes and releases after the reopen */
 	if (err != 0) {
@@ -294,6 +302,26 @@ commit_flushed(int err, void *arg)
 		jsd->gen_durable = jsd->gen_flushing;
 	jsd->flushes++;
 	commit_release(jsd);
+}
+
+/* Is it too soon after the last flush to start the next one? Then the delay timer is
+ * running, and the loop wakes when it may. */
+static bool
+commit_too_soon(struct jobsd *jsd)
+{
+	ev_tstamp due, now;
+
+	if (jsd->conf.commit_delay_us <= 0 || jsd->flush_ended == 0)
+		return (false);
+	due = jsd->flush_ended + jsd->conf.commit_delay_us / 1e6;
+	now = ev_time();
+	if (now >= due)
+		return (false);
+	if (!ev_is_active(&jsd->commit_delay)) {
+		ev_timer_set(&jsd->commit_delay, due - now, 0.0);
+		ev_timer_start(jsd->loop, &jsd->commit_delay);
+	}
+	return (true);
 }
 
 static void
@@ -317,6 +345,8 @@ commit_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 			jsd->flush_failed = false;
 		return;
 	}
+	if (commit_too_soon(jsd))
+		return;
 	if (jsd->flusher == NULL || (fd = commit_log_fd(jsd)) == -1) {
 		if (commit_flush(jsd) != 0)
 			jsd->flush_failed = true;
@@ -327,10 +357,10 @@ commit_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	flusher_request(jsd->flusher, fd);
 }
 
+/* Both timers only wake the loop: its prepare watcher then looks again. */
 static void
-commit_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+commit_wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	/* nothing to do: waking the loop runs the prepare watcher again */
 }
 
 void
@@ -341,8 +371,10 @@ commit_init(struct jobsd *jsd)
 	ev_prepare_init(&jsd->commit_prepare, commit_prepare_cb);
 	jsd->commit_prepare.data = jsd;
 	ev_prepare_start(jsd->loop, &jsd->commit_prepare);
-	ev_init(&jsd->commit_retry, commit_retry_cb);
+	ev_init(&jsd->commit_retry, commit_wake_cb);
 	jsd->commit_retry.data = jsd;
+	ev_init(&jsd->commit_delay, commit_wake_cb);
+	jsd->commit_delay.data = jsd;
 	jsd->log_fd = -1;
 	/* Without the thread every flush is made on the loop, as a fallback. */
 	if ((jsd->flusher = flusher_start(jsd->loop, commit_flushed, jsd, &cause)) == NULL) {
@@ -366,6 +398,7 @@ commit_shutdown(struct jobsd *jsd)
 	jsd->flushing = false;
 	ev_prepare_stop(jsd->loop, &jsd->commit_prepare);
 	ev_timer_stop(jsd->loop, &jsd->commit_retry);
+	ev_timer_stop(jsd->loop, &jsd->commit_delay);
 	if (jsd->log_fd != -1)
 		close(jsd->log_fd);
 	jsd->log_fd = -1;

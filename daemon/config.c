@@ -70,6 +70,7 @@ static const struct key keys[] = {
 	{S_MAIN, "progress_interval_ms", K_INT, I(progress_interval_ms), 10, 60000, false},
 	{S_MAIN, "worker_start_timeout", K_SECONDS, I(worker_start_timeout_ms), 1, 600, false},
 	{S_MAIN, "checkpoint_log_mb", K_INT, I(checkpoint_log_mb), 1, 65536, false},
+	{S_MAIN, "commit_delay_us", K_INT, I(commit_delay_us), 0, 1000000, false},
 	{S_MAIN, "log_level", K_LEVEL, F(log_level), 0, 0, false},
 
 	{S_HTTP, "listen", K_LISTEN, 0, 0, 0, 0, false},
@@ -129,6 +130,7 @@ config_defaults(struct config *c)
 	c->progress_interval_ms = 250;
 	c->worker_start_timeout_ms = 10000;
 	c->checkpoint_log_mb = 256;
+	c->commit_delay_us = 2000;
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 	c->http_processes = 1;
 	c->http_max_connections = 1024;

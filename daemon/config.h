@@ -39,6 +39,7 @@ struct config {
 	int progress_interval_ms;  /* progress commits coalesced to this, default 250 */
 	int worker_start_timeout_ms; /* first message from a worker, default 10000 */
 	int checkpoint_log_mb;       /* checkpoint after this much log, default 256 */
+	int commit_delay_us;         /* flushes at most this long after the last, default 2000 */
 	char log_level[16];        /* error|warning|info|debug, default info */
 
 	/* [source NAME] sections; the first one is the default source of a sync */

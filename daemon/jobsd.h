@@ -200,6 +200,8 @@ struct jobsd {
 	struct outq_list held;     /* output waiting for a flush */
 	ev_prepare commit_prepare; /* once per loop iteration: start a flush */
 	ev_timer commit_retry;     /* a failed flush is retried */
+	ev_timer commit_delay;     /* the next flush may start (commit_delay_us) */
+	ev_tstamp flush_ended;     /* when the last flush returned; 0: none yet */
 	uint64_t flushes;
 
 	/* recovery.c: in-place recovery of the store */

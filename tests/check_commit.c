@@ -4,7 +4,9 @@
  * does. A flush that released the first of several held generations used to shift the
  * remaining marks from an overwritten base: the peer then got a frame cut in two (seen as
  * a garbled stream by jobsd-http, then a memmove of a negative size in the supervisor).
- * Output held for a peer that went away is dropped at the next release. */
+ * Output held for a peer that went away is dropped at the next release. The flusher thread
+ * and commit_delay_us: a flush right after another waits for the delay, one after a quiet
+ * period does not. */
 #include <sys/socket.h>
 
 #include <check.h>
@@ -197,6 +199,94 @@ START_TEST(test_release_after_peer_gone)
 }
 END_TEST
 
+/* Run the loop (the prepare watcher, the flusher's wake-up, the delay timer) until the
+ * held message arrives at the far end or 10 s pass; the time it arrived. */
+static ev_tstamp
+run_until_released(struct fixture *f, struct ipc_reader *rd, uint32_t i)
+{
+	ev_tstamp deadline = ev_time() + 10;
+
+	while (f->q.queued) {
+		ck_assert_msg(ev_time() < deadline, "message %u still held after 10 s", i);
+		ev_run(f->jsd->loop, EVRUN_ONCE);
+	}
+	expect(f, rd, i, 1);
+	return (ev_time());
+}
+
+#define DELAY_US 1500000 /* long enough that the steps between two flushes fit in it */
+
+/* commit_delay_us: a transition right after a flush waits until the delay has passed since
+ * that flush returned; one after a quiet period is flushed at once. */
+START_TEST(test_flush_delay)
+{
+	struct fixture f;
+	struct ipc_reader rd;
+	ev_tstamp t1, t2;
+
+	fixture_open(&f);
+	snprintf(f.jsd->conf.data_dir, sizeof(f.jsd->conf.data_dir), "%s", f.dir);
+	f.jsd->conf.commit_delay_us = DELAY_US;
+	commit_init(f.jsd);
+	ck_assert_ptr_nonnull(f.jsd->flusher);
+	ipc_reader_init(&rd);
+
+	/* Nothing flushed yet: the first flush starts in the first iteration. */
+	send_held(&f, 1);
+	ev_run(f.jsd->loop, EVRUN_NOWAIT);
+	ck_assert(f.jsd->flushing);
+	t1 = run_until_released(&f, &rd, 1);
+	ck_assert_uint_eq(f.jsd->flushes, 1);
+
+	/* Right after it: held, no flush started, the delay timer running. */
+	send_held(&f, 2);
+	ev_run(f.jsd->loop, EVRUN_NOWAIT);
+	ck_assert(!f.jsd->flushing);
+	ck_assert(ev_is_active(&f.jsd->commit_delay));
+	expect_nothing(&f, &rd);
+	t2 = run_until_released(&f, &rd, 2);
+	ck_assert_msg(t2 - t1 >= DELAY_US / 1e6, "released %.3f s after the flush before", t2 - t1);
+	ck_assert_uint_eq(f.jsd->flushes, 2);
+
+	/* After a quiet period as long as the delay: at once again. */
+	ev_sleep(DELAY_US / 1e6);
+	send_held(&f, 3);
+	ev_run(f.jsd->loop, EVRUN_NOWAIT);
+	ck_assert(f.jsd->flushing);
+	run_until_released(&f, &rd, 3);
+
+	commit_shutdown(f.jsd);
+	ipc_reader_destroy(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
+/* commit_delay_us = 0: every flush starts as soon as the one before it returned. */
+START_TEST(test_flush_no_delay)
+{
+	struct fixture f;
+	struct ipc_reader rd;
+	uint32_t i;
+
+	fixture_open(&f);
+	snprintf(f.jsd->conf.data_dir, sizeof(f.jsd->conf.data_dir), "%s", f.dir);
+	f.jsd->conf.commit_delay_us = 0;
+	commit_init(f.jsd);
+	ipc_reader_init(&rd);
+	for (i = 1; i <= 3; i++) {
+		send_held(&f, i);
+		ev_run(f.jsd->loop, EVRUN_NOWAIT);
+		ck_assert(f.jsd->flushing);
+		ck_assert(!ev_is_active(&f.jsd->commit_delay));
+		run_until_released(&f, &rd, i);
+	}
+	ck_assert_uint_eq(f.jsd->flushes, 3);
+	commit_shutdown(f.jsd);
+	ipc_reader_destroy(&rd);
+	fixture_close(&f);
+}
+END_TEST
+
 Suite *
 commit_suite(void)
 {
@@ -205,6 +295,8 @@ commit_suite(void)
 
 	tcase_add_test(tc, test_partial_release_keeps_frames);
 	tcase_add_test(tc, test_release_after_peer_gone);
+	tcase_add_test(tc, test_flush_delay);
+	tcase_add_test(tc, test_flush_no_delay);
 	suite_add_tcase(s, tc);
 	return (s);
 }

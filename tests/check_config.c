@@ -91,6 +91,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.progress_interval_ms, 250);
 	ck_assert_int_eq(c.worker_start_timeout_ms, 10000);
 	ck_assert_int_eq(c.checkpoint_log_mb, 256);
+	ck_assert_int_eq(c.commit_delay_us, 2000);
 	ck_assert_str_eq(c.log_level, "info");
 	ck_assert_uint_eq(c.nsources, 0);
 	ck_assert_uint_eq(c.nlisten, 0);
@@ -136,6 +137,7 @@ START_TEST(test_every_key)
 				"progress_interval_ms = 10\n"
 				"worker_start_timeout = 600\n"
 				"checkpoint_log_mb = 65536\n"
+				"commit_delay_us = 0\n"
 				"log_level = debug\n"
 				"[http]\n"
 				"listen = 127.0.0.1:8080\n"
@@ -171,6 +173,7 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(c.progress_interval_ms, 10);
 	ck_assert_int_eq(c.worker_start_timeout_ms, 600000);
 	ck_assert_int_eq(c.checkpoint_log_mb, 65536);
+	ck_assert_int_eq(c.commit_delay_us, 0);
 	ck_assert_str_eq(c.log_level, "debug");
 	ck_assert_uint_eq(c.nlisten, 4);
 	ck_assert_str_eq(c.listen[0], "127.0.0.1:8080");
@@ -232,6 +235,10 @@ static const struct {
 	 "F:1: key 'worker_start_timeout': 0 is out of range (1..600)"},
 	{"checkpoint_log_mb = 0\n",
 	 "F:1: key 'checkpoint_log_mb': 0 is out of range (1..65536)"},
+	{"commit_delay_us = 1000001\n",
+	 "F:1: key 'commit_delay_us': 1000001 is out of range (0..1000000)"},
+	{"commit_delay_us = -1\n",
+	 "F:1: key 'commit_delay_us': -1 is out of range (0..1000000)"},
 	{"[http]\nprocesses = 65\n", "F:2: key 'processes': 65 is out of range (1..64)"},
 	{"[http]\nmax_connections = 0\n",
 	 "F:2: key 'max_connections': 0 is out of range (1..1000000)"},
