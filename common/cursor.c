@@ -8,11 +8,10 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "b64url.h"
 #include "cursor.h"
+#include "hmac.h"
 
 #define CURSOR_VERSION 1
 #define CURSOR_PAYLOAD_LEN 36
@@ -61,11 +60,9 @@ static int
 cursor_mac(const uint8_t key[CURSOR_KEY_LEN], const uint8_t *payload,
     uint8_t out[CURSOR_MAC_LEN])
 {
-	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	uint8_t md[HMAC_SHA256_LEN];
 
-	if (HMAC(EVP_sha256(), key, CURSOR_KEY_LEN, payload, CURSOR_PAYLOAD_LEN, md, &mdlen) ==
-	    NULL || mdlen < CURSOR_MAC_LEN)
+	if (hmac_sha256(key, CURSOR_KEY_LEN, payload, CURSOR_PAYLOAD_LEN, md) != 0)
 		return (-1);
 	memcpy(out, md, CURSOR_MAC_LEN);
 	OPENSSL_cleanse(md, sizeof(md));

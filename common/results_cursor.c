@@ -10,10 +10,9 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "b64url.h"
+#include "hmac.h"
 #include "log.h"
 #include "results_cursor.h"
 
@@ -26,10 +25,9 @@ static int
 rc_mac(const uint8_t key[CURSOR_KEY_LEN], const char *resource, const char *filter,
        const uint8_t *last, size_t lastlen, uint8_t out[RC_MAC_LEN])
 {
-	uint8_t md[EVP_MAX_MD_SIZE], *msg, *p;
+	uint8_t md[HMAC_SHA256_LEN], *msg, *p;
 	size_t rlen = strlen(resource) + 1, flen = strlen(filter) + 1;
 	size_t len = sizeof(RC_DOMAIN) + 1 + rlen + flen + lastlen;
-	unsigned int mdlen = 0;
 	int ok;
 
 	p = msg = xmalloc(len);
@@ -42,8 +40,7 @@ rc_mac(const uint8_t key[CURSOR_KEY_LEN], const char *resource, const char *filt
 	p += flen;
 	if (lastlen > 0)
 		memcpy(p, last, lastlen);
-	ok = HMAC(EVP_sha256(), key, CURSOR_KEY_LEN, msg, len, md, &mdlen) != NULL &&
-	     mdlen >= RC_MAC_LEN;
+	ok = hmac_sha256(key, CURSOR_KEY_LEN, msg, len, md) == 0;
 	free(msg);
 	if (!ok)
 		return (-1);

@@ -1,6 +1,6 @@
 /* check_cursor.c: list queries and pagination cursors: golden cursors computed outside the
  * code (Python's hmac/base64 over the documented layout), round trips, and rejection of
- * tampered, re-filtered, truncated and random cursors. */
+ * tampered, re-filtered, truncated and random cursors; HMAC-SHA256 against RFC 4231. */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 
 #include "b64url.h"
 #include "cursor.h"
+#include "hmac.h"
 
 static uint8_t key[CURSOR_KEY_LEN];
 
@@ -317,6 +318,45 @@ START_TEST(test_b64url_refuses)
 }
 END_TEST
 
+/* hmac_sha256 against RFC 4231's test cases 1, 2 and 6 (a key longer than a block, which
+ * is not cached), in an order that makes the cached context change keys and come back. */
+static void
+hex_of(const uint8_t *p, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+START_TEST(test_hmac_vectors)
+{
+	static const char *const want[] = {
+	    "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+	    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+	    "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"};
+	static const char *const msg[] = {
+	    "Hi There", "what do ya want for nothing?",
+	    "Test Using Larger Than Block-Size Key - Hash Key First"};
+	static const int order[] = {0, 1, 0, 2, 1, 1, 2, 0};
+	uint8_t k1[20], k6[131], md[HMAC_SHA256_LEN];
+	const uint8_t *keys[3] = {k1, (const uint8_t *)"Jefe", k6};
+	const size_t keylens[3] = {sizeof(k1), 4, sizeof(k6)};
+	char hex[2 * HMAC_SHA256_LEN + 1];
+	size_t i;
+	int t;
+
+	memset(k1, 0x0b, sizeof(k1));
+	memset(k6, 0xaa, sizeof(k6));
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		t = order[i];
+		ck_assert_int_eq(hmac_sha256(keys[t], keylens[t], msg[t], strlen(msg[t]), md), 0);
+		hex_of(md, sizeof(md), hex);
+		ck_assert_msg(strcmp(hex, want[t]) == 0, "case %d (step %zu): %s", t, i, hex);
+	}
+}
+END_TEST
+
 Suite *cursor_suite(void);
 
 Suite *
@@ -336,6 +376,7 @@ cursor_suite(void)
 	tcase_add_test(tc, test_small_buffer);
 	tcase_add_test(tc, test_b64url_vectors);
 	tcase_add_test(tc, test_b64url_refuses);
+	tcase_add_test(tc, test_hmac_vectors);
 	suite_add_tcase(s, tc);
 	return (s);
 }
