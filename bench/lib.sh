@@ -67,12 +67,17 @@ bench_cleanup() {
 	fi
 }
 
-# A free TCP port on 127.0.0.1.
+# A free TCP port on 127.0.0.1, below the kernel's ephemeral range: wrk's thousands of
+# connections (and their TIME_WAIT) take local ports from that range, and a port chosen in
+# it could be taken between the check and jobsd's bind ("Address already in use" once
+# skipped all of figure 2). No socket in any state may use it.
 free_port() {
-	local p
+	local p lo hi
+	read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+	[ "$lo" -gt 21024 ] || lo=32768
 	while :; do
-		p=$((20000 + RANDOM % 30000))
-		if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+		p=$((20000 + RANDOM % (lo - 20000)))
+		if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
 			echo "$p"
 			return
 		fi

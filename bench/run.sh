@@ -618,13 +618,20 @@ bench_overheads() {
 
 # --- main -------------------------------------------------------------------------------
 
+# A figure that could not be taken (jobsd did not start, a generator failed) says so in the
+# table, with the reason in the log above it, rather than leaving its rows out.
+not_taken() {
+	say "$1: could not be taken (see above)"
+	row "$1: not taken, see the log of this run" "" "" "" "" "FAILED"
+}
+
 WORKER_RSS=NA SQLITE_RSS=NA TURN_FAILED=0
-want 1 && bench_rest
-want 2 && bench_index
-want 3 && bench_turnaround
-{ want 4 || want 5; } && bench_sync
+if want 1; then bench_rest || not_taken "1 REST reads"; fi
+if want 2; then bench_index || not_taken "2 index scaling"; fi
+if want 3; then bench_turnaround || not_taken "3 turnaround"; fi
+if want 4 || want 5; then bench_sync || not_taken "4/5 sync and analysis"; fi
 if want 6; then
-	bench_overheads
+	bench_overheads || not_taken "6 overheads"
 	set -- $IDX_SIZES
 	last=${!#}
 	if [ -n "${SUP_RSS[$last]:-}" ]; then
