@@ -251,8 +251,8 @@ next_request(struct conn *c, bool *progress)
 		return (true);
 	}
 	if (c->in.len == 0) {
-		/* The client of a request whose headers came in while others were ahead of
-		 * it may still wait for permission to send its body: now, if it is next. */
+		/* A client whose headers asked for permission to send the body gets it when
+		 * its request is next in line (nothing queued or unwritten before it). */
 		if (c->parser.expect_continue && c->head == NULL && c->out.len == 0) {
 			continue_or_refuse(c);
 			*progress = true;
@@ -262,14 +262,9 @@ next_request(struct conn *c, bool *progress)
 	pr = http_parser_feed(&c->parser, c->in.p, c->in.len, &used);
 	buf_consume(&c->in, used);
 	if (used > 0)
-		*progress = true;
-	if (pr == HTTP_PARSE_MORE) {
-		/* A client waiting for permission to send its body gets it when this
-		 * request is next in line (nothing queued before it). */
-		if (c->parser.expect_continue && c->head == NULL && c->out.len == 0)
-			continue_or_refuse(c);
+		*progress = true; /* the caller comes back: the check above runs then */
+	if (pr == HTTP_PARSE_MORE)
 		return (false);
-	}
 	if (pr == HTTP_PARSE_ERROR) {
 		conn_fail(c, c->parser.error_status);
 		return (false);
