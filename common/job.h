@@ -68,7 +68,7 @@ struct job {
 	char cancelled_by[JOB_WHO_MAX]; /* "" = null */
 	bool cancel_requested;          /* durable cancel request for a running job */
 	int64_t cpu_ms;                 /* from wait4; JOB_NULL until ended */
-	int64_t max_rss_kb;             /* from wait4; JOB_NULL until ended */
+	int64_t max_rss_kb;             /* the worker's peak RSS; JOB_NULL until ended */
 	int64_t worker_pid;             /* JOB_NULL when no worker */
 };
 

@@ -104,10 +104,11 @@ struct run {
 	bool peer_closed;
 	bool killed; /* SIGKILL sent */
 	int wstatus;
-	int64_t cpu_ms, max_rss_kb;
+	int64_t cpu_ms, max_rss_kb; /* from wait4 */
 	/* MSG_JOB_RESULT */
 	bool have_result, result_ok, result_cancelled;
-	int64_t result_ms; /* when the result came: the job's end_ms */
+	int64_t result_ms;     /* when the result came: the job's end_ms */
+	int64_t result_rss_kb; /* the worker's own peak RSS (peak_rss.c), or JOB_NULL */
 	char *result_error;
 	char *peer_error; /* why the worker's connection was dropped */
 	struct waiter_list waiters;

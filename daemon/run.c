@@ -218,7 +218,7 @@ on_worker_msg(struct ipc_peer *p, const struct ipc_msg *m, void *arg)
 	char step[JOB_STEP_MAX], *cause = NULL;
 	const char *text;
 	size_t len;
-	int64_t level = LOG_LVL_INFO, total = JOB_NULL;
+	int64_t level = LOG_LVL_INFO, total = JOB_NULL, rss = JOB_NULL;
 	bool ok = false, cancelled = false;
 	int rc;
 
@@ -282,7 +282,8 @@ on_worker_msg(struct ipc_peer *p, const struct ipc_msg *m, void *arg)
 		}
 		break;
 	case MSG_JOB_RESULT:
-		if (ipc_get_bool(&m->body, "ok", &ok) == -1 ||
+		if (ipc_get_int(&m->body, "max_rss_kb", &rss) == -1 ||
+		    ipc_get_bool(&m->body, "ok", &ok) == -1 ||
 		    ipc_get_bool(&m->body, "cancelled", &cancelled) == -1 ||
 		    ipc_get_str(&m->body, "error", &text, &len) == -1 ||
 		    get_counters(r, &m->body) == -1) {
@@ -293,6 +294,7 @@ on_worker_msg(struct ipc_peer *p, const struct ipc_msg *m, void *arg)
 		r->result_ms = time_now_ms();
 		r->result_ok = ok;
 		r->result_cancelled = cancelled;
+		r->result_rss_kb = rss >= 0 ? rss : JOB_NULL;
 		if (ipc_get_str(&m->body, "error", &text, &len) == 0)
 			r->result_error = xstrndup(text, len);
 		/* The job has ended (the worker only closes the store and exits now): its slot
@@ -416,7 +418,11 @@ run_finish(struct run *r)
 	if (j->start_ms != JOB_NULL && j->end_ms < j->start_ms)
 		j->end_ms = j->start_ms;
 	j->cpu_ms = r->cpu_ms;
-	j->max_rss_kb = r->max_rss_kb;
+	/* The worker's own figure when it sent one: wait4's includes the supervisor's peak,
+	 * which the spawned child shared until its exec (peak_rss.c). Without a result, that
+	 * upper bound is all there is. */
+	j->max_rss_kb =
+	    r->have_result && r->result_rss_kb != JOB_NULL ? r->result_rss_kb : r->max_rss_kb;
 	j->worker_pid = JOB_NULL;
 	log_info("%s: %s %s%s%s (worker %ld %s)", job_label(j->no), job_type_name(j->type),
 		 job_status_name(j->status), j->error != NULL ? ": " : "",
@@ -570,7 +576,7 @@ run_start(struct jobsd *jsd, struct pend *p)
 	j->progress = 0;
 	j->worker_pid = pid;
 	j->records_created = j->records_updated = j->records_deleted = 0;
-	r->cpu_ms = r->max_rss_kb = JOB_NULL;
+	r->cpu_ms = r->max_rss_kb = r->result_rss_kb = JOB_NULL;
 	r->last_flush_ms = time_monotonic_ms();
 
 	ev_timer_init(&r->start_timer, run_start_timer_cb,

@@ -24,7 +24,7 @@ enum msg_type {
 	MSG_JOB_STEP,           /* w->s {step, total} */
 	MSG_JOB_PROGRESS,       /* w->s {processed, total, created, updated, deleted} */
 	MSG_JOB_LOG,            /* w->s {level, text} */
-	MSG_JOB_RESULT,         /* w->s {ok, error, processed, total, created, updated, deleted} */
+	MSG_JOB_RESULT,         /* w->s {ok, error, counters as above, max_rss_kb} */
 	MSG_JOB_CANCEL,         /* s->w {} */
 
 	/* client (jobctl, jobsd-http) -> supervisor: requests */

@@ -20,6 +20,7 @@
 #include "ipc.h"
 #include "jobctx.h"
 #include "log.h"
+#include "peak_rss.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -200,13 +201,19 @@ send_result(struct worker *w, const struct job_ctx *ctx, bool ok, bool cancelled
     const char *error)
 {
 	msgpack_packer *pk;
+	int64_t rss = peak_rss_kb();
 
 	pk = ipc_begin(&w->wr, MSG_JOB_RESULT, 0);
-	msgpack_pack_map(pk, 9);
+	msgpack_pack_map(pk, 10);
 	ipc_pack_kv_bool(pk, "ok", ok);
 	ipc_pack_kv_bool(pk, "cancelled", cancelled);
 	ipc_pack_kv_str(pk, "error", error);
 	pack_counters(pk, ctx);
+	ipc_pack_str(pk, "max_rss_kb");
+	if (rss < 0)
+		msgpack_pack_nil(pk);
+	else
+		msgpack_pack_int64(pk, rss);
 	ipc_end(&w->wr);
 	worker_send(w);
 }
