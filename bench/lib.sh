@@ -261,6 +261,15 @@ verdict() {
 	fi
 }
 
+# verdict_of A B OP BAR: the verdict on A / B itself, not on the two decimals the table
+# shows (0.4986 is shown as 0.50 and misses a bar of 0.5).
+verdict_of() {
+	case "$1$2" in
+	*NA* | *n/a* | '') echo "n/a"; return ;;
+	esac
+	verdict "$(awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "NA"; else printf "%.9f", a / b }')" "$3" "$4"
+}
+
 ratio() {
 	case "$1$2" in
 	*NA* | *n/a* | '') echo NA; return ;;

@@ -100,8 +100,8 @@ rest_pair() {
 	local note=""
 	[ $je -gt 0 ] && note=" (jobsd: $je errors/non-2xx)"
 	[ $ne -gt 0 ] && note="$note (nginx: $ne errors)"
-	row "1 $label req/s$note" "$jrm" "$nrm" "$rr" ">= $bar" "$(verdict "$rr" '>=' "$bar")"
-	row "1 $label p99 ms" "$jpm" "$npm" "$pr" "<= 2" "$(verdict "$pr" '<=' 2)"
+	row "1 $label req/s$note" "$jrm" "$nrm" "$rr" ">= $bar" "$(verdict_of "$jrm" "$nrm" '>=' "$bar")"
+	row "1 $label p99 ms" "$jpm" "$npm" "$pr" "<= 2" "$(verdict_of "$jpm" "$npm" '<=' 2)"
 }
 
 bench_rest() {
@@ -303,7 +303,7 @@ bench_index() {
 		jc=$(ratio "${IDX_C[$name:$last]}" "${IDX_C[$name:$first]}")
 		sr=$(ratio "${IDX_S_[$name:$last]}" "${IDX_S_[$name:$first]}")
 		row "2 list $name: CPU time at $last / at $first (wall: $jr)" "$jc" "$sr" "" "<= 1.2" \
-		    "$(verdict "$jc" '<=' 1.2)"
+		    "$(verdict_of "${IDX_C[$name:$last]}" "${IDX_C[$name:$first]}" '<=' 1.2)"
 	done
 }
 
@@ -395,9 +395,9 @@ bench_turnaround() {
 	tps=$(median "${ts[@]}") fps=$(median "${fs[@]}")
 	r1=$(ratio "$jps" "$tps") r2=$(ratio "$jps" "$fps")
 	row "3 turnaround: jobs/s, jobsd vs tsp -S 2 ($TURN_FAILED failed)" "$jps" "$tps" "$r1" ">= 1.5" \
-	    "$(verdict "$r1" '>=' 1.5)"
+	    "$(verdict_of "$jps" "$tps" '>=' 1.5)"
 	row "3 turnaround: jobs/s, jobsd vs fork+exec+socketpair+wait loop" "$jps" "$fps" "$r2" \
-	    ">= 0.6" "$(verdict "$r2" '>=' 0.6)"
+	    ">= 0.6" "$(verdict_of "$jps" "$fps" '>=' 0.6)"
 	row "3 turnaround: jobsd CPU ms per job (supervisor, workers, listener)" "$cpu" "" "" "" ""
 	rm -rf "$d"
 }
@@ -500,27 +500,27 @@ bench_sync() {
 	srate=$(calc "$rows / $s" 0)
 	r=$(ratio "$rate1" "$srate")
 	row "4 first full_sync, $rows rows: records/s vs sqlite3 .import" "$rate1" "$srate" "$r" \
-	    ">= 1.0" "$(verdict "$r" '>=' 1.0)"
+	    ">= 1.0" "$(verdict_of "$rate1" "$srate" '>=' 1.0)"
 	row "4 first full_sync: seconds (sqlite3 .import: seconds)" "$d1" "$s" "$(ratio "$d1" "$s")" "" ""
 	r=$(ratio "$d1" "$d2")
 	row "4 unchanged re-sync: seconds (ref: first full_sync)" "$d2" "$d1" "$r" ">= 3" \
-	    "$(verdict "$r" '>=' 3)"
+	    "$(verdict_of "$d1" "$d2" '>=' 3)"
 	r=$(ratio "$d1" "$d3")
 	row "4 incremental_sync after 1% changed: s (ref: first full)" "$d3" "$d1" "$r" ">= 20" \
-	    "$(verdict "$r" '>=' 20)"
+	    "$(verdict_of "$d1" "$d3" '>=' 20)"
 	r=$(ratio "$d2" "$d3")
 	row "4 incremental_sync after 1% changed: s (ref: re-sync)" "$d3" "$d2" "$r" "" ""
 	# The same in CPU seconds (the worker's cpu_ms from wait4; sqlite3's user + system),
 	# which the machine's other users disturb far less than wall-clock times.
 	r=$(ratio "$scpu" "$c1")
 	row "4 first full_sync: CPU s (ref: sqlite3 .import CPU s), ref/jobsd" "$c1" "$scpu" "$r" \
-	    ">= 1.0" "$(verdict "$r" '>=' 1.0)"
+	    ">= 1.0" "$(verdict_of "$scpu" "$c1" '>=' 1.0)"
 	r=$(ratio "$c1" "$c2")
 	row "4 unchanged re-sync: CPU s (ref: first full_sync)" "$c2" "$c1" "$r" ">= 3" \
-	    "$(verdict "$r" '>=' 3)"
+	    "$(verdict_of "$c1" "$c2" '>=' 3)"
 	r=$(ratio "$c1" "$c3")
 	row "4 incremental_sync after 1% changed: CPU s (ref: first full)" "$c3" "$c1" "$r" ">= 20" \
-	    "$(verdict "$r" '>=' 20)"
+	    "$(verdict_of "$c1" "$c3" '>=' 20)"
 
 	if want 5; then
 		local t j st
@@ -606,12 +606,12 @@ bench_overheads() {
 		mw=$(median "${with[@]}") mo=$(median "${without[@]}")
 		ratio_p=$(ratio "$mw" "$mo")
 		row "6 full_sync $PROG_OWNERS owners: ms, progress on vs compiled out" "$mw" "$mo" \
-		    "$ratio_p" "<= 1.02" "$(verdict "$ratio_p" '<=' 1.02)"
+		    "$ratio_p" "<= 1.02" "$(verdict_of "$mw" "$mo" '<=' 1.02)"
 		# The same in the worker's CPU time, which the machine's other users disturb less.
 		mw=$(median "${cwith[@]}") mo=$(median "${cwithout[@]}")
 		ratio_p=$(ratio "$mw" "$mo")
 		row "6 full_sync $PROG_OWNERS owners: CPU ms, progress on vs compiled out" "$mw" \
-		    "$mo" "$ratio_p" "<= 1.02" "$(verdict "$ratio_p" '<=' 1.02)"
+		    "$mo" "$ratio_p" "<= 1.02" "$(verdict_of "$mw" "$mo" '<=' 1.02)"
 	fi
 	rm -rf "$d"
 }
@@ -638,7 +638,7 @@ if want 6; then
 		v=$(calc "${SUP_RSS[$last]} / 1024" 1)
 		row "6 supervisor peak RSS MiB, $last stored jobs (ref: $1 jobs)" "$v" \
 		    "$(calc "${SUP_RSS[$1]:-0} / 1024" 1)" "$(ratio "${SUP_RSS[$last]}" "${SUP_RSS[$1]:-0}")" \
-		    "<= 16 MiB" "$(verdict "$v" '<=' 16)"
+		    "<= 16 MiB" "$(verdict_of "${SUP_RSS[$last]}" 1024 '<=' 16)"
 		v=$(calc "${SUP_ANON[$last]} / 1024" 1)
 		row "6 supervisor private (RssAnon) MiB, $last jobs (ref: $1 jobs)" "$v" \
 		    "$(calc "${SUP_ANON[$1]:-0} / 1024" 1)" "$(ratio "${SUP_ANON[$last]}" "${SUP_ANON[$1]:-0}")" \
@@ -648,7 +648,7 @@ if want 6; then
 		v=$(calc "$WORKER_RSS / 1024" 1)
 		row "6 worker peak RSS MiB, full_sync of $OWNERS owners (ref: sqlite3)" "$v" \
 		    "$(calc "${SQLITE_RSS:-0} / 1024" 1)" "$(ratio "$WORKER_RSS" "${SQLITE_RSS:-0}")" \
-		    "<= 256 MiB" "$(verdict "$v" '<=' 256)"
+		    "<= 256 MiB" "$(verdict_of "$WORKER_RSS" 1024 '<=' 256)"
 	fi
 fi
 
