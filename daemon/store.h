@@ -92,9 +92,10 @@ int store_jobs_list(struct store *s, const struct job_query *q, struct job *out,
 		    bool *has_more, char **cause);
 /* The same page for a caller that keeps what it rendered of finished jobs (which never
  * change): the index is walked without reading records, and have(no, arg) is asked for
- * each job on the page; for the jobs it holds, out[i] has only .no set (job_init()
- * otherwise) and loaded[i] is false; the others are read and decoded (loaded[i] true).
- * have may be called again for the same job when the read is retried. */
+ * each job on the page; for the jobs it holds, only out[i].no is set (nothing to free)
+ * and loaded[i] is false; the others are read and decoded (loaded[i] true), and the
+ * caller job_free()s those. have may be called again for the same job when the read is
+ * retried. */
 typedef bool (*store_list_have_fn)(uint64_t no, void *arg);
 int store_jobs_list_cached(struct store *s, const struct job_query *q,
 			   store_list_have_fn have, void *arg, struct job *out, bool *loaded,

@@ -588,8 +588,11 @@ struct list_arg {
 static void
 list_reset(struct list_arg *a)
 {
-	while (a->n > 0)
-		job_free(&a->out[--a->n]);
+	while (a->n > 0) {
+		a->n--;
+		if (a->loaded == NULL || a->loaded[a->n])
+			job_free(&a->out[a->n]);
+	}
 	a->has_more = false;
 }
 
@@ -661,8 +664,7 @@ list_entry(struct store *s, DB_TXN *txn, struct list_arg *a, const uint8_t *pkey
 	}
 	no = store_get_be64(pkey);
 	if (a->have(no, a->have_arg)) {
-		job_init(j);
-		j->no = no;
+		j->no = no; /* nothing else: the caller renders it from what it holds */
 		a->loaded[a->n] = false;
 		return (0);
 	}

@@ -267,6 +267,18 @@ list_render(yajl_gen *g, const struct job *j, int64_t now, struct buf *b)
 	buf_add(b, out, len);
 }
 
+/* Of a page's jobs, those read from the store (the others have only their number). */
+static void
+free_loaded(struct job *jobs, const bool *loaded, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (loaded[i])
+			job_free(&jobs[i]);
+	}
+}
+
 /*
  * The page from the listener's cache: the store walks the index and decodes only the
  * jobs the cache does not hold; held summaries are copied into the body as they are.
@@ -314,8 +326,7 @@ list_cached(struct api *a, const struct job_query *jq, int64_t now, struct http_
 			/* Not reachable while nothing is put during a page; read it anyway. */
 			if (store_job_get(a->store, jobs[i].no, &jobs[i], &cause) != 0) {
 				b->len = 0;
-				for (i = 0; i < n; i++)
-					job_free(&jobs[i]);
+				free_loaded(jobs, loaded, n);
 				free(off);
 				free(loaded);
 				free(jobs);
@@ -352,8 +363,7 @@ list_cached(struct api *a, const struct job_query *jq, int64_t now, struct http_
 	buf_adds(b, "}}");
 	if (g != NULL)
 		yajl_gen_free(g);
-	for (i = 0; i < n; i++)
-		job_free(&jobs[i]);
+	free_loaded(jobs, loaded, n);
 	free(off);
 	free(loaded);
 	free(jobs);
