@@ -17,6 +17,7 @@
 #include "job.h"
 #include "log.h"
 #include "store.h"
+#include "token_epoch.h"
 
 #define JOBSD_VERSION "0.1.0"
 
@@ -181,6 +182,9 @@ struct jobsd {
 	size_t nhttp_fds;
 	struct hproc *hprocs;
 	size_t nhprocs;
+	/* Bumped after every token change; listeners map it to know when their token cache
+	 * is stale (common/token_epoch.h). */
+	struct token_epoch token_epoch;
 
 	struct ipc_writer w; /* scratch writer for replies and worker messages */
 	uint32_t reply_id;    /* of the reply being built */
@@ -248,6 +252,7 @@ int queue_pick(const enum job_type *pending, size_t npending, const enum job_typ
  * ../libexec/jobsd/<name> relative to it. -1 and *cause if nothing executable exists. */
 int spawn_resolve(const char *configured, const char *name, char *out, size_t outlen,
 		  char **cause);
+#define SPAWN_MAX_EXTRA (CONFIG_MAX_LISTEN + 1) /* the listening sockets and the token epoch */
 /* posix_spawn path with argv, ipc_fd as fd 3, extra_fds as fds 4.., nothing else open, its
  * own process group, default signal dispositions, a minimal environment plus env_extra
  * (NULL-terminated "K=V" strings). Returns the pid, or -1 and *cause. */

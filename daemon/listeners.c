@@ -1,8 +1,9 @@
 /* listeners.c: the jobsd-http processes. The supervisor binds the [http] listen addresses
  * itself (so privileged ports work and every process shares the same sockets), spawns
- * `processes` copies of jobsd-http with a socketpair on fd 3 and the listening sockets on
- * fds 4.. (JOBSD_HTTP_FDS=N), and restarts one that dies, backing off when it crash-loops.
- * A listener's death never touches a job. */
+ * `processes` copies of jobsd-http with a socketpair on fd 3, the listening sockets on
+ * fds 4.. (JOBSD_HTTP_FDS=N) and the token epoch's memfd after them (JOBSD_HTTP_EPOCH_FD),
+ * and restarts one that dies, backing off when it crash-loops. A listener's death never
+ * touches a job. */
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -151,21 +152,29 @@ static void
 hproc_spawn(struct hproc *hp)
 {
 	struct jobsd *jsd = hp->jsd;
-	char env[64], *cause = NULL;
-	const char *envv[2] = {env, NULL};
+	char env[64], env_epoch[64], *cause = NULL;
+	const char *envv[3] = {env, NULL, NULL};
 	char *argv[] = {(char *)"jobsd-http", (char *)"-c", jsd->conf_path, NULL};
-	int sv[2];
+	int sv[2], fds[CONFIG_MAX_LISTEN + 1];
+	size_t nfds = jsd->nhttp_fds;
 	pid_t pid;
 
 	snprintf(env, sizeof(env), "JOBSD_HTTP_FDS=%zu", jsd->nhttp_fds);
+	memcpy(fds, jsd->http_fds, nfds * sizeof(fds[0]));
+	if (jsd->token_epoch.fd != -1) {
+		/* After the listening sockets: fd 3 is the link, 4.. the sockets. */
+		snprintf(env_epoch, sizeof(env_epoch), "%s=%zu", TOKEN_EPOCH_FD_ENV,
+		         (size_t)HTTP_IPC_FD + 1 + nfds);
+		envv[1] = env_epoch;
+		fds[nfds++] = jsd->token_epoch.fd;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("jobsd-http: socketpair");
 		hp->failures++;
 		hproc_retry(hp);
 		return;
 	}
-	pid = spawn_child(jsd->http_path, argv, sv[1], jsd->http_fds, jsd->nhttp_fds, envv,
-			  &cause);
+	pid = spawn_child(jsd->http_path, argv, sv[1], fds, nfds, envv, &cause);
 	close(sv[1]);
 	if (pid == -1) {
 		log_warnx("jobsd-http: %s", cause);
@@ -187,10 +196,15 @@ hproc_spawn(struct hproc *hp)
 void
 http_start(struct jobsd *jsd)
 {
+	char *cause = NULL;
 	size_t i;
 
 	if (jsd->nhttp_fds == 0)
 		return;
+	if (token_epoch_create(&jsd->token_epoch, &cause) != 0) {
+		log_warnx("%s: listeners will check every token in the store", cause);
+		free(cause);
+	}
 	jsd->nhprocs = (size_t)jsd->conf.http_processes;
 	jsd->hprocs = xcalloc(jsd->nhprocs, sizeof(*jsd->hprocs));
 	for (i = 0; i < jsd->nhprocs; i++) {
@@ -344,4 +358,10 @@ http_stop(struct jobsd *jsd)
 	again = true;
 	while (jsd->nhttp_fds > 0)
 		close(jsd->http_fds[--jsd->nhttp_fds]);
+	/* No listener starts again, so no new one needs the descriptor; the mapping stays
+	 * for any token change still to come. */
+	if (jsd->token_epoch.fd != -1) {
+		close(jsd->token_epoch.fd);
+		jsd->token_epoch.fd = -1;
+	}
 }

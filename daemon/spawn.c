@@ -74,12 +74,12 @@ spawn_child(const char *path, char *const argv[], int ipc_fd, const int *extra_f
 	posix_spawnattr_t attr;
 	sigset_t none, all;
 	char *env[32];
-	int tmp[1 + CONFIG_MAX_LISTEN];
+	int tmp[1 + SPAWN_MAX_EXTRA];
 	size_t nenv = 0, ntmp = 0, i;
 	pid_t pid = -1;
 	int error, saved = 0;
 
-	if (nextra > CONFIG_MAX_LISTEN) {
+	if (nextra > SPAWN_MAX_EXTRA) {
 		*cause = xasprintf("too many descriptors");
 		return (-1);
 	}

@@ -430,6 +430,7 @@ supervisor_init(struct jobsd *jsd)
 	TAILQ_INIT(&jsd->deferred);
 	ipc_writer_init(&jsd->w);
 	jsd->ctl_fd = -1;
+	jsd->token_epoch.fd = -1;
 	jsd->euid = geteuid();
 }
 

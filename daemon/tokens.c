@@ -138,6 +138,7 @@ tokens_create(struct client *c, const struct ipc_msg *m)
 		reply_fail(c, m->id, 500, IPC_ERR_INTERNAL, NULL, "internal error");
 		goto out;
 	}
+	token_epoch_bump(&c->jsd->token_epoch);
 	log_info("token '%s' (%s) created by %s", t.name, t.role, c->user);
 	pk = reply_begin(c, m->id);
 	msgpack_pack_map(pk, 3);
@@ -218,6 +219,9 @@ tokens_revoke(struct client *c, const struct ipc_msg *m)
 		reply_fail(c, m->id, 500, IPC_ERR_INTERNAL, NULL, "internal error");
 		return (0);
 	}
+	/* Committed: from here on no listener may accept it, cache or not (the reply that
+	 * tells the administrator it is revoked goes out after this). */
+	token_epoch_bump(&c->jsd->token_epoch);
 	log_info("token '%s' revoked by %s", name, c->user);
 	pk = reply_begin(c, m->id);
 	msgpack_pack_map(pk, 1);

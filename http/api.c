@@ -125,7 +125,7 @@ gate(struct api *a, const struct http_request *req, struct http_response *resp,
 		return (-1);
 	}
 	if (m->route->auth && !a->auth_bypass) {
-		if ((rc = auth_check(a->store, req, who)) != 0) {
+		if ((rc = auth_check(a->store, a->tokens, req, who)) != 0) {
 			unauthorized(resp, rc);
 			return (-1);
 		}

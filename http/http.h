@@ -179,8 +179,11 @@ struct http_auth {
 	char name[64];
 	char role[16];
 };
-/* 0 (Administrator), 401, 403 or 500; *who filled on 0/403. */
-int auth_check(struct store *st, const struct http_request *req, struct http_auth *who);
+/* 0 (Administrator), 401, 403 or 500; *who filled on 0/403. tc: the listener's token
+ * cache, or NULL to ask the store every time. */
+struct token_cache;
+int auth_check(struct store *st, struct token_cache *tc, const struct http_request *req,
+               struct http_auth *who);
 
 /* metrics.c */
 #define METRICS_NBUCKETS 12
@@ -216,6 +219,9 @@ struct api {
 	/* Rendered summaries of finished jobs for list pages (render_cache.h); NULL: every
 	 * page is rendered from the records. Freed by api_free. */
 	struct render_cache *cache;
+	/* Tokens already checked (token_cache.h); NULL: every request asks the store. Not
+	 * owned. */
+	struct token_cache *tokens;
 };
 void api_init(struct api *a);
 void api_free(struct api *a);

@@ -1,6 +1,7 @@
 /* main.c: jobsd-http. Started by the supervisor as `jobsd-http -c CONFIG` with the
  * supervisor link on fd 3 (HTTP_IPC_FD) and JOBSD_HTTP_FDS=N pre-bound listening sockets on
- * fds 4..4+N-1; it exits when the supervisor link closes. Standalone (tests, debugging):
+ * fds 4..4+N-1, and the token epoch's memfd on the fd JOBSD_HTTP_EPOCH_FD names (for the
+ * token cache); it exits when the supervisor link closes. Standalone (tests, debugging):
  * `--listen ADDR:PORT` binds itself (port 0 picks a free port, written to --port-file), and
  * without `--ipc-fd N` there is no supervisor: submit, cancel and /healthz answer 503. */
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +27,8 @@
 #include "render_cache.h"
 #include "server.h"
 #include "store.h"
+#include "token_cache.h"
+#include "token_epoch.h"
 
 #define HTTP_FDS_ENV "JOBSD_HTTP_FDS"
 #define HTTP_FIRST_LISTEN_FD 4
@@ -114,6 +118,31 @@ level_of(const char *s)
 	return (LOG_LVL_INFO);
 }
 
+/* The token cache, on the supervisor's token epoch (TOKEN_EPOCH_FD_ENV); NULL without one
+ * (standalone), and then every request asks the store. */
+static struct token_cache *
+token_cache_open(struct token_epoch *epoch)
+{
+	const char *env = getenv(TOKEN_EPOCH_FD_ENV);
+	struct token_cache *tc;
+	char *end, *cause = NULL;
+	long fd;
+
+	if (env == NULL)
+		return (NULL);
+	fd = strtol(env, &end, 10);
+	if (*env == '\0' || *end != '\0' || fd <= HTTP_IPC_FD || fd > INT_MAX)
+		fatalx("%s: bad value '%s'", TOKEN_EPOCH_FD_ENV, env);
+	if (token_epoch_attach(epoch, (int)fd, &cause) != 0) {
+		log_warnx("%s; every request's token is checked in the store", cause);
+		free(cause);
+		return (NULL);
+	}
+	tc = xcalloc(1, sizeof(*tc));
+	token_cache_init(tc, epoch);
+	return (tc);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -132,6 +161,7 @@ main(int argc, char **argv)
 	double sup_timeout = 30;
 	struct config *conf;
 	struct store *st = NULL;
+	struct token_epoch epoch = {-1, NULL};
 	struct server srv;
 	char *cause = NULL, *end, *tmp;
 	FILE *f;
@@ -215,6 +245,7 @@ main(int argc, char **argv)
 	srv.api.store = st;
 	srv.api.cursor_key = store_cursor_key(st);
 	srv.api.cache = render_cache_new(RENDER_CACHE_ENTRIES);
+	srv.api.tokens = token_cache_open(&epoch);
 
 	if (port_file != NULL) {
 		/* Written whole, then renamed: a test polling for it never reads half. */
@@ -233,6 +264,8 @@ main(int argc, char **argv)
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	server_free(&srv);
+	free(srv.api.tokens);
+	token_epoch_close(&epoch);
 	store_close(st);
 	free(conf);
 	ev_loop_destroy(ev_default_loop(0));

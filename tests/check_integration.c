@@ -859,6 +859,66 @@ START_TEST(test_tokens)
 }
 END_TEST
 
+/* GET /api/v1/jobs with token: the status. */
+static int
+rest_status(struct tl_daemon *d, const char *token)
+{
+	char *body = NULL;
+	int status = 0;
+
+	ck_assert(tl_http(d, "GET", "/api/v1/jobs?first=1", token, NULL, &status, &body) == 0);
+	free(body);
+	return (status);
+}
+
+/* Each listener keeps the tokens it has checked; a revoke must still be refused by every
+ * listener as soon as `jobctl token revoke` returns, while other tokens keep working. */
+START_TEST(test_revoke_refused_at_once)
+{
+	char listen[64], *admin, *other, *again;
+	struct tl_daemon *d;
+	struct tl_run r;
+	int i;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", tl_free_port());
+	d = tl_daemon_new(&(struct tl_opts){.http_listen = listen, .extra = "processes = 2\n"});
+	tl_daemon_start(d);
+	ck_assert_msg(tl_http_wait(d, 10000) == 0, "REST listener on %s never came up", listen);
+	ck_assert_int_eq(JOBCTL(d, &r, "token", "create", "ops", "--role", "Administrator"), 0);
+	admin = tl_last_line(r.out);
+	tl_run_free(&r);
+	ck_assert_int_eq(JOBCTL(d, &r, "token", "create", "ci", "--role", "Administrator"), 0);
+	other = tl_last_line(r.out);
+	tl_run_free(&r);
+
+	/* Enough requests that both listeners have checked both tokens. */
+	for (i = 0; i < 12; i++) {
+		ck_assert_int_eq(rest_status(d, admin), 200);
+		ck_assert_int_eq(rest_status(d, other), 200);
+	}
+	ck_assert_int_eq(JOBCTL(d, &r, "token", "revoke", "ops"), 0);
+	tl_run_free(&r);
+	for (i = 0; i < 12; i++) {
+		ck_assert_msg(rest_status(d, admin) == 401, "revoked token accepted (request %d)",
+		              i);
+		ck_assert_int_eq(rest_status(d, other), 200);
+	}
+
+	/* The name again: a new token, which works; the old one stays refused. */
+	ck_assert_int_eq(JOBCTL(d, &r, "token", "create", "ops", "--role", "Auditor"), 0);
+	again = tl_last_line(r.out);
+	tl_run_free(&r);
+	ck_assert(strcmp(again, admin) != 0);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(rest_status(d, again), 403);
+		ck_assert_int_eq(rest_status(d, admin), 401);
+	}
+	free(again);
+	free(other);
+	free(admin);
+}
+END_TEST
+
 Suite *integration_suite(void);
 
 Suite *
@@ -885,6 +945,7 @@ integration_suite(void)
 	tc = tl_tcase("tokens", 60);
 	tcase_add_test(tc, test_tokens);
 	tcase_add_test(tc, test_json_same_as_rest);
+	tcase_add_test(tc, test_revoke_refused_at_once);
 	suite_add_tcase(s, tc);
 	return (s);
 }
