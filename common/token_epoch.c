@@ -1,8 +1,11 @@
 /* token_epoch.c: the token epoch's memfd. Created with every seal that keeps a listener
  * from writing or resizing it: after F_SEAL_FUTURE_WRITE no new writable mapping and no
  * write(2) is possible, while the supervisor's mapping made before the seal stays
- * writable. Reads and bumps are C11 atomics (lock-free on 64 bits, so they work across
- * processes sharing the page). */
+ * writable. Reads and bumps are C11 atomics, lock-free on 64 bits so they work across
+ * processes sharing the page; the listener's load through its read-only mapping needs a
+ * plain 64-bit load, not the compare-and-swap some 32-bit targets use, which would fault
+ * on a read-only page. Elsewhere than x86-64 and AArch64 there is no epoch (and so no
+ * token cache: every request asks the store). */
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -16,7 +19,13 @@
 
 #define EPOCH_SIZE sizeof(uint64_t)
 
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "a shared 64-bit counter must be lock-free");
+#if defined(__x86_64__) || defined(__aarch64__)
+#define EPOCH_SUPPORTED 1
+_Static_assert(__atomic_always_lock_free(sizeof(uint64_t), 0),
+               "a counter shared between processes must be lock-free");
+#else
+#define EPOCH_SUPPORTED 0
+#endif
 
 int
 token_epoch_create(struct token_epoch *e, char **cause)
@@ -26,6 +35,10 @@ token_epoch_create(struct token_epoch *e, char **cause)
 
 	e->fd = -1;
 	e->word = NULL;
+	if (!EPOCH_SUPPORTED) {
+		*cause = xasprintf("token epoch: not built for this processor");
+		return (-1);
+	}
 	if ((fd = memfd_create("jobsd-token-epoch", MFD_CLOEXEC | MFD_ALLOW_SEALING)) == -1) {
 		*cause = xasprintf("memfd_create: %s", strerror(errno));
 		return (-1);
@@ -63,6 +76,10 @@ token_epoch_attach(struct token_epoch *e, int fd, char **cause)
 
 	e->fd = -1;
 	e->word = NULL;
+	if (!EPOCH_SUPPORTED) {
+		*cause = xasprintf("token epoch: not built for this processor");
+		goto fail;
+	}
 	if (fstat(fd, &sb) == -1) {
 		*cause = xasprintf("token epoch fd %d: %s", fd, strerror(errno));
 		goto fail;

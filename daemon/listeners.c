@@ -358,8 +358,7 @@ http_stop(struct jobsd *jsd)
 	again = true;
 	while (jsd->nhttp_fds > 0)
 		close(jsd->http_fds[--jsd->nhttp_fds]);
-	/* No listener starts again, so no new one needs the descriptor; the mapping stays
-	 * for any token change still to come. */
+	/* No listener starts again, so none needs the descriptor (the mapping goes at exit). */
 	if (jsd->token_epoch.fd != -1) {
 		close(jsd->token_epoch.fd);
 		jsd->token_epoch.fd = -1;

@@ -295,6 +295,7 @@ main(int argc, char **argv)
 	if (pid_written)
 		unlink(jsd.conf.pid_file);
 	free(jsd.hprocs);
+	token_epoch_close(&jsd.token_epoch);
 	ipc_writer_destroy(&jsd.w);
 	ev_loop_destroy(jsd.loop);
 	log_info("stopped");

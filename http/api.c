@@ -72,18 +72,19 @@ metrics(struct api *a, struct http_response *r)
 	uint64_t counts[JOB_STATUS_COUNT][JOB_TYPE_COUNT];
 	char *cause = NULL;
 	struct metrics empty;
+	const struct metrics *m = a->metrics != NULL ? a->metrics : &empty;
 
+	memset(&empty, 0, sizeof(empty));
 	r->status = 200;
 	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	if (a->store != NULL && store_job_counts(a->store, counts, &cause) == 0)
-		metrics_render(a->metrics != NULL ? a->metrics : &empty, counts, &r->body);
+		metrics_render(m, counts, a->tokens, &r->body);
 	else {
 		if (cause != NULL) {
 			log_warnx("job counts: %s", cause);
 			free(cause);
 		}
-		memset(&empty, 0, sizeof(empty));
-		metrics_render(a->metrics != NULL ? a->metrics : &empty, NULL, &r->body);
+		metrics_render(m, NULL, a->tokens, &r->body);
 	}
 }
 

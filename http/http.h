@@ -196,8 +196,10 @@ struct metrics {
 	uint64_t connections_total;
 };
 void metrics_observe(struct metrics *m, int status, double seconds);
+/* counts: NULL leaves the job gauges out; tokens: the token cache, NULL if none. */
 void metrics_render(const struct metrics *m,
-		    const uint64_t counts[JOB_STATUS_COUNT][JOB_TYPE_COUNT], struct buf *out);
+                    const uint64_t counts[JOB_STATUS_COUNT][JOB_TYPE_COUNT],
+                    const struct token_cache *tokens, struct buf *out);
 
 /* api.c: dispatch of one request. */
 enum api_wait {

@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -118,10 +117,12 @@ level_of(const char *s)
 	return (LOG_LVL_INFO);
 }
 
-/* The token cache, on the supervisor's token epoch (TOKEN_EPOCH_FD_ENV); NULL without one
- * (standalone), and then every request asks the store. */
+/* The token cache, on the supervisor's token epoch (TOKEN_EPOCH_FD_ENV), which can only be
+ * fd `expected` (the one after the listening sockets; -1 when they were not passed in).
+ * NULL without it, and then every request asks the store: a listener runs without its
+ * cache rather than not at all, and never closes a descriptor that is not the epoch's. */
 static struct token_cache *
-token_cache_open(struct token_epoch *epoch)
+token_cache_open(struct token_epoch *epoch, int expected)
 {
 	const char *env = getenv(TOKEN_EPOCH_FD_ENV);
 	struct token_cache *tc;
@@ -131,8 +132,12 @@ token_cache_open(struct token_epoch *epoch)
 	if (env == NULL)
 		return (NULL);
 	fd = strtol(env, &end, 10);
-	if (*env == '\0' || *end != '\0' || fd <= HTTP_IPC_FD || fd > INT_MAX)
-		fatalx("%s: bad value '%s'", TOKEN_EPOCH_FD_ENV, env);
+	if (expected == -1 || *env == '\0' || *end != '\0' || fd != expected) {
+		log_warnx("%s=%s ignored (expected %d): every request's token is checked in "
+		          "the store",
+		          TOKEN_EPOCH_FD_ENV, env, expected);
+		return (NULL);
+	}
 	if (token_epoch_attach(epoch, (int)fd, &cause) != 0) {
 		log_warnx("%s; every request's token is checked in the store", cause);
 		free(cause);
@@ -245,7 +250,7 @@ main(int argc, char **argv)
 	srv.api.store = st;
 	srv.api.cursor_key = store_cursor_key(st);
 	srv.api.cache = render_cache_new(RENDER_CACHE_ENTRIES);
-	srv.api.tokens = token_cache_open(&epoch);
+	srv.api.tokens = token_cache_open(&epoch, nfds > 0 ? HTTP_FIRST_LISTEN_FD + nfds : -1);
 
 	if (port_file != NULL) {
 		/* Written whole, then renamed: a test polling for it never reads half. */

@@ -1,9 +1,11 @@
 /* metrics.c: Prometheus text exposition for GET /metrics: jobs by status and type (from
  * the store's counts), running workers and queue length, and this process's HTTP requests
- * by status code with a latency histogram. Counters are per jobsd-http process. */
+ * by status code with a latency histogram and its token cache's hits and misses. Counters
+ * are per jobsd-http process. */
 #include <stdio.h>
 
 #include "http.h"
+#include "token_cache.h"
 
 static const double bounds[METRICS_NBUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 						 0.1, 0.25, 0.5, 1, 2.5, 10};
@@ -26,8 +28,8 @@ metrics_observe(struct metrics *m, int status, double seconds)
 }
 
 void
-metrics_render(const struct metrics *m,
-	       const uint64_t counts[JOB_STATUS_COUNT][JOB_TYPE_COUNT], struct buf *out)
+metrics_render(const struct metrics *m, const uint64_t counts[JOB_STATUS_COUNT][JOB_TYPE_COUNT],
+               const struct token_cache *tokens, struct buf *out)
 {
 	uint64_t cum = 0, total;
 	int s, t;
@@ -83,4 +85,13 @@ metrics_render(const struct metrics *m,
 			"# TYPE jobsd_http_connections_total counter\n"
 			"jobsd_http_connections_total %llu\n",
 		   (unsigned long long)m->connections, (unsigned long long)m->connections_total);
+	if (tokens != NULL)
+		buf_printf(out,
+		           "# HELP jobsd_http_token_checks_total Bearer tokens of this "
+		           "process found in its token cache (hit) or looked up in the store "
+		           "(miss).\n"
+		           "# TYPE jobsd_http_token_checks_total counter\n"
+		           "jobsd_http_token_checks_total{cache=\"hit\"} %llu\n"
+		           "jobsd_http_token_checks_total{cache=\"miss\"} %llu\n",
+		           (unsigned long long)tokens->hits, (unsigned long long)tokens->misses);
 }

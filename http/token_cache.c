@@ -59,7 +59,8 @@ token_cache_put(struct token_cache *c, uint64_t epoch, const struct token *t)
 {
 	struct token_cache_entry *e;
 
-	/* A token read under an older epoch may have been revoked since. */
+	/* A token read under an older epoch may have been revoked since: the epoch is read
+	 * again because the cache learns of a bump only at its next find. */
 	if (epoch != c->seen || epoch != token_epoch_read(c->epoch))
 		return;
 	if (c->n < TOKEN_CACHE_ENTRIES)

@@ -707,12 +707,26 @@ same_error_as_rest(struct tl_daemon *d, const char *token, const char *const *ar
 	tl_run_free(&r);
 }
 
+/* jobsd_http_token_checks_total{cache=WHICH} from GET /metrics (one listener). */
+static long long
+token_checks(const char *metrics, const char *which)
+{
+	char key[96];
+	const char *p;
+
+	snprintf(key, sizeof(key), "jobsd_http_token_checks_total{cache=\"%s\"} ", which);
+	p = strstr(metrics, key);
+	ck_assert_msg(p != NULL, "no %s in:\n%s", key, metrics);
+	return (strtoll(p + strlen(key), NULL, 10));
+}
+
 START_TEST(test_json_same_as_rest)
 {
-	char listen[64], j1[32], j2[32], path[512], cursor[256], *token;
+	char listen[64], j1[32], j2[32], path[512], cursor[256], *token, *body;
 	struct tl_daemon *d;
 	struct tl_run r;
 	bool has_next;
+	int status;
 	yajl_val v;
 
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", tl_free_port());
@@ -763,6 +777,14 @@ START_TEST(test_json_same_as_rest)
 	same_error_as_rest(d, token,
 			   (const char *const[]){"--json", "list", "--after", "xyz", NULL},
 			   "/api/v1/jobs?after=xyz");
+
+	/* The listener checked the token in the store once: the 11 requests above and this
+	 * one after it were answered by its token cache. */
+	ck_assert(tl_http(d, "GET", "/metrics", token, NULL, &status, &body) == 0);
+	ck_assert_int_eq(status, 200);
+	ck_assert_int_eq(token_checks(body, "miss"), 1);
+	ck_assert_int_eq(token_checks(body, "hit"), 11);
+	free(body);
 	free(token);
 }
 END_TEST
