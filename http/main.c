@@ -132,9 +132,15 @@ token_cache_open(struct token_epoch *epoch, int expected)
 	if (env == NULL)
 		return (NULL);
 	fd = strtol(env, &end, 10);
-	if (expected == -1 || *env == '\0' || *end != '\0' || fd != expected) {
-		log_warnx("%s=%s ignored (expected %d): every request's token is checked in "
-		          "the store",
+	if (expected == -1) {
+		log_warnx("%s=%s ignored: not started by jobsd; every request's token is "
+		          "checked in the store",
+		          TOKEN_EPOCH_FD_ENV, env);
+		return (NULL);
+	}
+	if (*env == '\0' || *end != '\0' || fd != expected) {
+		log_warnx("%s=%s ignored: the epoch comes on fd %d; every request's token is "
+		          "checked in the store",
 		          TOKEN_EPOCH_FD_ENV, env, expected);
 		return (NULL);
 	}

@@ -2,7 +2,9 @@
  * the supervisor starts it (a pre-bound listening socket on fd 4 with JOBSD_HTTP_FDS=1 and
  * the supervisor link on fd 3). The test process plays the supervisor: it owns the store
  * (STORE_SUPERVISOR: fills jobs and tokens) and answers PING/SUBMIT/CANCEL on the link,
- * while it waits for HTTP responses (one thread, poll on both). */
+ * while it waits for HTTP responses (one thread, poll on both). Two cases also pass a token
+ * epoch on fd 5 (JOBSD_HTTP_EPOCH_FD), or name a wrong fd, to see the token cache follow
+ * it, or be left off. */
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,6 +33,7 @@
 #include "job.h"
 #include "store.h"
 #include "timeutil.h"
+#include "token_epoch.h"
 
 Suite *http_live_suite(void);
 
@@ -55,6 +58,8 @@ static int cfg_max_connections = 700;
 static int cfg_idle_timeout = 3;
 static const char *cfg_sup_timeout; /* --supervisor-timeout, or NULL */
 static int cfg_cancel_grace = -1;   /* cancel_grace seconds, or -1 for the default */
+static const char *cfg_epoch_env;   /* JOBSD_HTTP_EPOCH_FD, or NULL */
+static struct token_epoch cfg_epoch = {-1, NULL}; /* passed as fd 5 when it has one */
 static bool hold_submits;           /* leave SUBMITs unanswered (held_submit: the last) */
 static uint32_t held_submit;
 static uint32_t held_sub_ids[16];   /* the first 16 held, answered by release_submits */
@@ -552,6 +557,10 @@ setup(void)
 		dup2(sp[1], 3);
 		dup2(lfd, 4);
 		setenv("JOBSD_HTTP_FDS", fds, 1);
+		if (cfg_epoch.fd != -1)
+			dup2(cfg_epoch.fd, 5);
+		if (cfg_epoch_env != NULL)
+			setenv("JOBSD_HTTP_EPOCH_FD", cfg_epoch_env, 1);
 		if (cfg_sup_timeout != NULL)
 			execl(path, "jobsd-http", "-c", conf, "--supervisor-timeout",
 			      cfg_sup_timeout, (char *)NULL);
@@ -1379,8 +1388,9 @@ suite_teardown(void)
 		fprintf(stderr, "cannot remove %s\n", root);
 }
 
+/* The default limits, with whatever token epoch cfg_epoch_env names. */
 static void
-no_sup_setup(void)
+default_setup(void)
 {
 	cfg_max_connections = 700;
 	cfg_idle_timeout = 3;
@@ -1390,12 +1400,20 @@ no_sup_setup(void)
 }
 
 static void
+no_sup_setup(void)
+{
+	cfg_epoch_env = NULL;
+	default_setup();
+}
+
+static void
 small_setup(void)
 {
 	cfg_max_connections = 4;
 	cfg_idle_timeout = 1;
 	cfg_sup_timeout = NULL;
 	cfg_cancel_grace = -1;
+	cfg_epoch_env = NULL;
 	setup();
 }
 
@@ -1408,6 +1426,7 @@ deadline_setup(void)
 	cfg_idle_timeout = 10;
 	cfg_sup_timeout = "1";
 	cfg_cancel_grace = 1;
+	cfg_epoch_env = NULL;
 	setup();
 }
 
@@ -1686,16 +1705,117 @@ START_TEST(test_pipelining_flood)
 }
 END_TEST
 
+/* As jobsd starts it: a token epoch on the fd after the listening socket. */
+static void
+epoch_setup(void)
+{
+	char *cause = NULL;
+
+	int high;
+
+	ck_assert_msg(token_epoch_create(&cfg_epoch, &cause) == 0, "%s", cause);
+	/* Above the fds the child sets up (3, 4, 5), so its dup2s cannot clobber it. */
+	high = fcntl(cfg_epoch.fd, F_DUPFD_CLOEXEC, 64);
+	ck_assert_int_ge(high, 64);
+	close(cfg_epoch.fd);
+	cfg_epoch.fd = high;
+	cfg_epoch_env = "5";
+	default_setup();
+}
+
+/* JOBSD_HTTP_EPOCH_FD naming a descriptor that is not the one after the sockets. */
+static void
+bad_epoch_setup(void)
+{
+	cfg_epoch_env = "9";
+	default_setup();
+}
+
+static void
+epoch_teardown(void)
+{
+	teardown();
+	token_epoch_close(&cfg_epoch);
+	cfg_epoch_env = NULL;
+}
+
+static int
+status_of(const char *path, const char *auth)
+{
+	struct resp r;
+	int status;
+
+	req("GET", path, auth, NULL, NULL, &r);
+	status = r.status;
+	resp_free(&r);
+	return (status);
+}
+
+/* The listener keeps the tokens it has found until the epoch moves: a token deleted from
+ * the store behind its back (no bump, which jobsd never does) is still accepted, and
+ * refused once the epoch moves; a token put back is found again. */
+START_TEST(test_token_cache_follows_epoch)
+{
+	char *cause = NULL;
+	struct resp r;
+
+	ck_assert_int_eq(status_of("/api/v1/jobs?first=1", ADMIN), 200);
+	ck_assert_int_eq(status_of("/api/v1/jobs?first=1", REVIEWER), 403);
+	ck_assert_int_eq(status_of("/api/v1/jobs?first=1", REVIEWER), 403); /* cached role */
+	ck_assert_int_eq(store_token_delete(st, "admin", &cause), 0);
+	ck_assert_int_eq(status_of("/api/v1/jobs?first=1", ADMIN), 200);
+	token_epoch_bump(&cfg_epoch);
+	ck_assert_int_eq(status_of("/api/v1/jobs?first=1", ADMIN), 401);
+	ck_assert_int_eq(status_of("/api/v1/jobs?first=1", ADMIN), 401);
+	put_token("admin", "Administrator", "admin-secret-token");
+	ck_assert_int_eq(status_of("/api/v1/jobs?first=1", ADMIN), 200);
+	/* From the cache: the second reviewer, the deleted admin, this /metrics request;
+	 * from the store: the rest (the deleted token's two 401s included). */
+	get("/metrics", &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_msg(strstr(r.body, "jobsd_http_token_checks_total{cache=\"hit\"} 3\n") != NULL &&
+	                  strstr(r.body, "jobsd_http_token_checks_total{cache=\"miss\"} 5\n") !=
+	                      NULL,
+	              "%s", r.body);
+	resp_free(&r);
+}
+END_TEST
+
+/* A listener given a bad JOBSD_HTTP_EPOCH_FD runs, without a cache. */
+START_TEST(test_bad_epoch_fd_no_cache)
+{
+	char *cause = NULL;
+	struct resp r;
+
+	get("/metrics", &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_null(strstr(r.body, "token_checks"));
+	resp_free(&r);
+	ck_assert_int_eq(status_of("/api/v1/jobs?first=1", ADMIN), 200);
+	ck_assert_int_eq(store_token_delete(st, "admin", &cause), 0);
+	ck_assert_int_eq(status_of("/api/v1/jobs?first=1", ADMIN), 401);
+}
+END_TEST
+
+/* A test case with its own listener per test, started by set and stopped by tear. */
+static TCase *
+live_tcase(const char *name, void (*set)(void), void (*tear)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
+	tcase_add_checked_fixture(tc, set, tear);
+	tcase_set_timeout(tc, 60);
+	return (tc);
+}
+
 Suite *
 http_live_suite(void)
 {
 	Suite *s = suite_create("http_live");
-	TCase *tc = tcase_create("live");
+	TCase *tc = live_tcase("live", no_sup_setup, teardown);
 
 	signal(SIGPIPE, SIG_IGN);
-	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-	tcase_add_checked_fixture(tc, no_sup_setup, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_seed_examples);
 	tcase_add_test(tc, test_auth_and_errors);
 	tcase_add_test(tc, test_submit_and_cancel);
@@ -1713,17 +1833,17 @@ http_live_suite(void)
 	tcase_add_test(tc, test_first_request_timeout);
 	tcase_add_test(tc, test_standalone);
 	suite_add_tcase(s, tc);
-	tc = tcase_create("limits");
-	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-	tcase_add_checked_fixture(tc, small_setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = live_tcase("limits", small_setup, teardown);
 	tcase_add_test(tc, test_connection_limit_and_idle);
 	suite_add_tcase(s, tc);
-	tc = tcase_create("deadlines");
-	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
-	tcase_add_checked_fixture(tc, deadline_setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = live_tcase("deadlines", deadline_setup, teardown);
 	tcase_add_test(tc, test_supervisor_deadline);
+	suite_add_tcase(s, tc);
+	tc = live_tcase("token_epoch", epoch_setup, epoch_teardown);
+	tcase_add_test(tc, test_token_cache_follows_epoch);
+	suite_add_tcase(s, tc);
+	tc = live_tcase("bad_epoch", bad_epoch_setup, epoch_teardown);
+	tcase_add_test(tc, test_bad_epoch_fd_no_cache);
 	suite_add_tcase(s, tc);
 	return (s);
 }
